@@ -1,0 +1,41 @@
+# syndic — the two commands of the README, plus a few for developers.
+# `make run` and `make test` work on a fresh machine: they create .venv and install first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint fuzz bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . --group tests --group dev
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve syndic on http://127.0.0.1:5000 (migrates; loads the demo data into an empty database).
+run: $(STAMP)
+	$(BIN)/syndic db upgrade
+	$(BIN)/syndic demo load --if-empty
+	$(BIN)/syndic serve --bind 127.0.0.1:5000
+
+## Run the whole test suite (SQLite; PostgreSQL too when SYNDIC_TEST_POSTGRES_URL is set).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+fuzz: $(STAMP)
+	SYNDIC_FUZZ=full $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,247 @@
+"""HTTP conventions shared by every domain: the smorest Api and Blueprint, the argument
+parser, schema bases, the problem schema and the OpenAPI post-processing.
+
+A domain writes ``blp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets")`` and
+``MethodView`` classes using ``@blp.arguments`` / ``@blp.response``; this module makes
+unknown query parameters a 400, bodies strict JSON, and documents the error answers.
+"""
+
+from __future__ import annotations
+
+import copy
+import http
+from collections.abc import Mapping
+from typing import Any
+
+import flask
+import flask_smorest
+import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
+from flask import request
+from marshmallow import fields, validate
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import HTTPException
+
+from config.errors import (
+    PROBLEM_JSON,
+    MalformedJSON,
+    UnsupportedMediaType,
+    render_http_exception,
+)
+from config.filters import QuerySchema, UTCDateTimeField
+from config.jsonio import loads_strict
+
+__all__ = [
+    "Api",
+    "Blueprint",
+    "InSchema",
+    "OutSchema",
+    "ProblemSchema",
+    "QuerySchema",
+    "UTCDateTimeField",
+    "code_field",
+    "page_schema",
+]
+
+
+class SyndicParser(FlaskParser):
+    """webargs parser: unknown query parameters raise (400), bodies are strict JSON."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": ma.RAISE,
+        "json": ma.RAISE,
+    }
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        data = req.get_data(cache=True)
+        if not is_json_request(req):
+            if data:
+                raise UnsupportedMediaType("Send the body as application/json.")
+            return webargs_core.missing
+        if not data:
+            return webargs_core.missing
+        return loads_strict(data)
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+        raise MalformedJSON("The request body is not valid JSON.")
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """smorest Blueprint with syndic's parser; query-string errors are documented as 400."""
+
+    ARGUMENTS_PARSER = SyndicParser()
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        if location == "query":
+            kwargs.setdefault("error_status_code", 400)
+        return super().arguments(schema, location=location, **kwargs)
+
+
+# -- schemas ----------------------------------------------------------------------------
+
+
+class InSchema(ma.Schema):
+    """Base of request bodies: unknown fields are refused (422 naming them)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class OutSchema(ma.Schema):
+    """Base of response bodies."""
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every error of syndic is answered."""
+
+    type = fields.String(required=True, metadata={"example": "/problems/validation-failed"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Field name → messages (validation errors)."},
+    )
+    allowed = fields.List(fields.Raw(), metadata={"description": "Allowed values or moves."})
+    etag = fields.String(metadata={"description": "Current ETag (412)."})
+    request_id = fields.String(metadata={"description": "Request id to quote (500)."})
+
+
+_PAGE_SCHEMAS: dict[str, type[ma.Schema]] = {}
+
+
+def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
+    """``{count, next, previous, results: [item]}`` — one class per item schema."""
+    name = f"{item.__name__.removesuffix('Out')}Page"
+    if name not in _PAGE_SCHEMAS:
+        _PAGE_SCHEMAS[name] = type(
+            name,
+            (ma.Schema,),
+            {
+                "count": fields.Integer(required=True),
+                "next": fields.String(allow_none=True, required=True),
+                "previous": fields.String(allow_none=True, required=True),
+                "results": fields.List(fields.Nested(item), required=True),
+            },
+        )
+    return _PAGE_SCHEMAS[name]
+
+
+def code_field(**kwargs: Any) -> fields.String:
+    """A natural code: lowercase slug, 1-64 characters."""
+    return fields.String(
+        validate=validate.Regexp(
+            r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+            error="Lowercase letters, digits and hyphens; 1-64 characters.",
+        ),
+        **kwargs,
+    )
+
+
+# -- the Api ----------------------------------------------------------------------------
+
+
+def _problem_ref(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def schema_name(schema: Any) -> str:
+    """OpenAPI component names: the class name, ``…Patch`` for partial (PATCH) bodies."""
+    cls = resolve_schema_cls(schema)
+    name: str = cls.__name__.removesuffix("Schema")
+    if isinstance(schema, ma.Schema) and schema.partial:
+        name += "Patch"
+    return name
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest Api answering problem+json and serving a post-processed OpenAPI."""
+
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "spec_kwargs",
+            {"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)},
+        )
+        super().__init__(*args, **kwargs)
+        self._spec_cache: dict[str, Any] | None = None
+
+    def handle_http_exception(self, error: HTTPException) -> flask.Response:  # type: ignore[override]
+        return render_http_exception(error)
+
+    def _register_responses(self) -> None:
+        # Problem responses are added per operation in openapi_dict(); smorest's defaults
+        # (application/json error bodies) would contradict what syndic answers.
+        self.spec.components.schema("Problem", schema=ProblemSchema)
+
+    def openapi_dict(self) -> dict[str, Any]:
+        """The OpenAPI document with security, error answers and If-Match documented."""
+        if self._spec_cache is None:
+            self._spec_cache = self._postprocess(copy.deepcopy(self.spec.to_dict()))
+        return self._spec_cache
+
+    def _openapi_json(self) -> flask.Response:
+        return flask.current_app.response_class(
+            flask.json.dumps(self.openapi_dict(), indent=2, sort_keys=False),
+            mimetype="application/json",
+        )
+
+    @staticmethod
+    def _postprocess(spec: dict[str, Any]) -> dict[str, Any]:
+        comps = spec.setdefault("components", {})
+        comps.setdefault("securitySchemes", {})["bearerAuth"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "API token from `syndic tokens create`.",
+        }
+        comps.setdefault("parameters", {})["IfMatch"] = {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "ETag of the version you read; 412 if it changed since.",
+        }
+        spec["security"] = [{"bearerAuth": []}]
+        for path, ops in spec.get("paths", {}).items():
+            has_path_params = "{" in path
+            public = not path.startswith("/api/v1/")
+            for method, op in ops.items():
+                if method not in {"get", "post", "put", "patch", "delete"}:
+                    continue
+                responses = op.setdefault("responses", {})
+                for code in list(responses):
+                    if code.startswith(("4", "5")):
+                        responses[code] = _problem_ref(http.HTTPStatus(int(code)).phrase)
+                if public:
+                    op["security"] = []
+                wanted = ["500"] if public else ["401", "500"]
+                if any(p.get("in") == "query" for p in op.get("parameters", [])):
+                    wanted.append("400")
+                if has_path_params:
+                    wanted.append("404")
+                if "requestBody" in op:
+                    wanted += ["400", "413", "415", "422"]
+                if method in {"patch", "delete"} and has_path_params:
+                    wanted.append("412")
+                    op.setdefault("parameters", []).append(
+                        {"$ref": "#/components/parameters/IfMatch"}
+                    )
+                if method != "get":
+                    wanted.append("403")
+                for code in wanted:
+                    responses.setdefault(code, _problem_ref(http.HTTPStatus(int(code)).phrase))
+        return spec
+
+
+def set_location(obj_url: str) -> Mapping[str, str]:
+    """The ``Location`` header of a 201 (absolute URL)."""
+    return {"Location": request.host_url.rstrip("/") + obj_url}

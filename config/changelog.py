@@ -1,0 +1,205 @@
+"""The change log: one row per create/update/delete of a stored object, written by a
+session hook in the same transaction as the change (never by calls sprinkled in services).
+
+A model takes part by declaring ``__object_type__`` (``"ticket"``, ``"ci"``...). Its columns
+are snapshotted, minus ``__changelog_exclude__`` (secrets); collections listed in
+``__changelog_relations__ = {"tenants": "code"}`` appear as lists of that attribute.
+The table is append-only: the API has no write route and a database trigger refuses
+UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+import decimal
+import enum
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import DDL, String, event, insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import get_history
+
+from config.db import ACTOR_KEY, JSONType, UTCDateTime, db, utcnow
+
+__all__ = ["ChangeRecord", "snapshot"]
+
+
+class ChangeRecord(db.Model):
+    """One entry of the change log (who, when, what, before, after)."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user_id: Mapped[int | None] = mapped_column(index=True)
+    username: Mapped[str] = mapped_column(String(150))
+    action: Mapped[str] = mapped_column(String(10))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[int] = mapped_column()
+    # The tenant(s) the object belonged to, for scoping reads of the log; no foreign key,
+    # since the log outlives what it describes.
+    tenant_id: Mapped[int | None] = mapped_column(index=True)
+    prev_tenant_id: Mapped[int | None] = mapped_column()
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (sa.Index("ix_changes_object", "object_type", "object_id"),)
+
+    @classmethod
+    def __tenant_scope__(cls, stmt: sa.Select[Any], actor: Any) -> sa.Select[Any]:
+        from config.tenancy import visible_tenants_select
+
+        visible = visible_tenants_select(actor)
+        return stmt.where(
+            sa.or_(cls.tenant_id.is_(None), cls.tenant_id.in_(visible)),
+            sa.or_(cls.prev_tenant_id.is_(None), cls.prev_tenant_id.in_(visible)),
+        )
+
+
+# The log is append-only in the database itself, whatever the code does.
+_APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes "
+        "BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END",
+        "CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes "
+        "BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'the change log is append-only'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER changes_no_update_delete BEFORE UPDATE OR DELETE ON changes "
+        "FOR EACH ROW EXECUTE FUNCTION changes_append_only()",
+    ],
+}
+for _dialect, _statements in _APPEND_ONLY.items():
+    for _sql in _statements:
+        event.listen(ChangeRecord.__table__, "after_create", DDL(_sql).execute_if(dialect=_dialect))
+
+
+# -- snapshots --------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def snapshot(obj: Any, *, before: bool = False) -> dict[str, Any]:
+    """The object's stored state as JSON-able values; ``before=True`` gives the state
+    prior to the pending changes (from attribute history, or the row when not loaded)."""
+    state = sa.inspect(obj)
+    mapper = state.mapper
+    exclude = set(getattr(obj, "__changelog_exclude__", ()))
+    data: dict[str, Any] = {}
+    unknown: list[str] = []
+    for attr in mapper.column_attrs:
+        key = attr.key
+        if key in exclude:
+            continue
+        if before:
+            hist = get_history(obj, key)
+            if hist.deleted:
+                value = hist.deleted[0]
+            elif hist.unchanged:
+                value = hist.unchanged[0]
+            elif hist.added:
+                unknown.append(key)  # set without being loaded: read the stored value below
+                value = None
+            else:
+                value = getattr(obj, key)
+        else:
+            value = getattr(obj, key)
+        data[key] = _jsonable(value)
+    if unknown and state.identity is not None:
+        pk = mapper.primary_key[0]
+        cols = [mapper.get_property(k).columns[0] for k in unknown]
+        row = (
+            sa.inspect(obj)
+            .session.connection()
+            .execute(sa.select(*cols).where(pk == state.identity[0]))
+            .first()
+        )
+        if row is not None:
+            for key, value in zip(unknown, row, strict=True):
+                data[key] = _jsonable(value)
+    for rel, field in getattr(obj, "__changelog_relations__", {}).items():
+        hist = get_history(obj, rel)
+        if before and (hist.added or hist.deleted):
+            items = list(hist.unchanged) + list(hist.deleted)
+        else:
+            items = list(getattr(obj, rel))
+        data[rel] = sorted(_jsonable(getattr(i, field)) for i in items)
+    return data
+
+
+def _tenant_of(obj: Any, state: dict[str, Any] | None) -> int | None:
+    col = getattr(obj, "__tenant_column__", None)
+    if col is None or state is None:
+        return None
+    value = state.get(col)
+    return value if isinstance(value, int) else None
+
+
+# -- the session hook -------------------------------------------------------------------
+
+_PENDING = "syndic.changelog.pending"
+
+
+@event.listens_for(Session, "before_flush")
+def _collect(session: Session, _ctx: Any, _instances: Any) -> None:
+    pending: list[tuple[str, Any, dict[str, Any] | None]] = session.info.setdefault(_PENDING, [])
+    for obj in session.new:
+        if getattr(obj, "__object_type__", None):
+            pending.append(("create", obj, None))
+    for obj in session.dirty:
+        if getattr(obj, "__object_type__", None) and session.is_modified(obj):
+            pending.append(("update", obj, snapshot(obj, before=True)))
+    for obj in session.deleted:
+        if getattr(obj, "__object_type__", None):
+            pending.append(("delete", obj, snapshot(obj, before=True)))
+
+
+@event.listens_for(Session, "after_flush")
+def _write(session: Session, _ctx: Any) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    from config.errors import request_id
+
+    actor = session.info.get(ACTOR_KEY)
+    now = utcnow()
+    rows = []
+    for action, obj, before in pending:
+        after = None if action == "delete" else snapshot(obj)
+        if action == "update" and after == before:
+            continue
+        tenant = _tenant_of(obj, after if after is not None else before)
+        prev = _tenant_of(obj, before) if action == "update" else None
+        rows.append(
+            {
+                "at": now,
+                "user_id": getattr(actor, "user_id", None),
+                "username": getattr(actor, "username", "system"),
+                "action": action,
+                "object_type": obj.__object_type__,
+                "object_id": sa.inspect(obj).identity[0] if action == "delete" else obj.id,
+                "tenant_id": tenant,
+                "prev_tenant_id": prev if prev != tenant else None,
+                "before": before,
+                "after": after,
+                "request_id": request_id() if request_id() != "-" else None,
+            }
+        )
+    if rows:
+        session.connection().execute(insert(ChangeRecord.__table__), rows)

@@ -1,0 +1,194 @@
+"""The database layer: declarative base, column types and mixins, SQLite tuning, ``transaction()``.
+
+``transaction()`` is the one place that commits. A ``before_commit`` guard refuses any other
+commit, so a helper cannot write behind a service's back.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, MetaData, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
+
+__all__ = [
+    "Base",
+    "EnumType",
+    "JSONType",
+    "TimestampMixin",
+    "UTCDateTime",
+    "VersionedMixin",
+    "db",
+    "in_transaction",
+    "install_engine_tuning",
+    "transaction",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every syndic model."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes stored as naive UTC on every database, returned aware (UTC).
+
+    Naive datetimes are refused: a wall-clock time without an offset is ambiguous.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def EnumType(enum_cls: type[enum.Enum], length: int = 32) -> sa.Enum:  # noqa: N802
+    """A portable enum column: VARCHAR plus a CHECK constraint, storing the enum values."""
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        name=enum_cls.__name__.lower(),
+    )
+
+
+class TimestampMixin:
+    """``created_at`` / ``updated_at`` maintained by the ORM (UTC)."""
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class VersionedMixin:
+    """A ``version`` counter the ORM checks on every UPDATE (optimistic locking, ETags).
+
+    A concurrent writer that read an older version gets ``StaleDataError`` (answered 412).
+    """
+
+    version: Mapped[int] = mapped_column(default=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
+        return {"version_id_col": cls.version}
+
+
+# -- SQLite tuning and IMMEDIATE write transactions -----------------------------------------
+
+# Set by transaction() so that the connection's BEGIN says IMMEDIATE on SQLite: a deferred
+# transaction that reads and then writes can fail with "database is locked" when another
+# writer got in between; IMMEDIATE takes the write lock up front (and waits busy_timeout).
+_write_intent: ContextVar[bool] = ContextVar("syndic_write_intent", default=False)
+
+
+def install_engine_tuning(engine: Engine) -> None:
+    """Per-connection pragmas and our own BEGIN for SQLite; nothing for PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take BEGIN away from pysqlite so that we emit it ourselves (SQLAlchemy docs,
+        # "Serializable isolation / Savepoints / Transactional DDL" for pysqlite).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA busy_timeout = 30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+# -- transaction() -----------------------------------------------------------------------
+
+_IN_TXN = "syndic.in_transaction"
+ACTOR_KEY = "syndic.actor"
+
+
+def in_transaction() -> bool:
+    """True inside ``with transaction():``."""
+    return bool(db.session.info.get(_IN_TXN))
+
+
+@contextmanager
+def transaction(actor: Any = None) -> Iterator[Session]:
+    """Run the block in one database transaction and commit it; roll back on any exception.
+
+    Nested calls join the outermost transaction (only it commits). ``actor`` is recorded
+    for the change log when given; otherwise the actor set by authentication is used.
+    """
+    session = db.session()
+    if session.info.get(_IN_TXN):
+        yield session
+        return
+    if actor is not None:
+        session.info[ACTOR_KEY] = actor
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        # End a read-only snapshot opened earlier in the request, so that the write
+        # transaction begins afresh (IMMEDIATE on SQLite) and sees the latest rows.
+        session.rollback()
+    session.info[_IN_TXN] = True
+    token = _write_intent.set(True)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.info[_IN_TXN] = False
+        _write_intent.reset(token)
+
+
+@event.listens_for(Session, "before_commit")
+def _only_transaction_commits(session: Session) -> None:
+    if not session.info.get(_IN_TXN) and not session.info.get("syndic.allow_commit"):
+        raise RuntimeError("commit outside transaction(): services own the transaction")

@@ -1,0 +1,51 @@
+"""Limit/offset pages in the ``{count, next, previous, results}`` envelope (API.md §1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import request
+from sqlalchemy import Select
+
+from config.db import db
+
+__all__ = ["QueryNotOrdered", "paginate", "page_url"]
+
+
+class QueryNotOrdered(RuntimeError):
+    """A list query without ORDER BY would give unstable pages (NetBox's guard)."""
+
+
+def page_url(offset: int, limit: int) -> str:
+    """This request's absolute URL with ``offset``/``limit`` replaced, other params kept."""
+    params = [(k, v) for k, v in request.args.items(multi=True) if k not in ("offset", "limit")]
+    params += [("limit", str(limit)), ("offset", str(offset))]
+    return f"{request.base_url}?{urlencode(params)}"
+
+
+def paginate(stmt: Select[Any], args: Mapping[str, Any], *, unique: bool = False) -> dict[str, Any]:
+    """Run one page of ``stmt``: two statements (count and page) whatever the page size.
+
+    ``stmt`` must be ordered. Eager loads for what the rows' schema needs must be on
+    ``stmt`` (selectinload/joinedload), so that a page never costs one query per row.
+    """
+    if not stmt._order_by_clauses:  # noqa: SLF001 - no public accessor in SQLAlchemy 2.0
+        raise QueryNotOrdered("paginate() needs an ordered select")
+    limit = int(args.get("limit", 50))
+    offset = int(args.get("offset", 0))
+    count = db.session.execute(
+        sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+    ).scalar_one()
+    result = db.session.execute(stmt.limit(limit).offset(offset))
+    if unique:
+        result = result.unique()
+    rows = list(result.scalars())
+    return {
+        "count": count,
+        "next": page_url(offset + limit, limit) if offset + limit < count else None,
+        "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
+        "results": rows,
+    }

@@ -1,0 +1,252 @@
+"""Tenants (the syndicate's members) and the scoping every read goes through.
+
+API.md §1: an object of a tenant the caller is not bound to does not exist for that
+caller. :func:`tenant_scope` adds that condition to a ``select()``; :func:`get_scoped`
+fetches one object through it, so that a foreign object and a missing one both raise
+the same :class:`~config.errors.NotFound`. A user bound to a tenant also sees its
+sub-tenants (the tree of GLPI entities).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import ForeignKey, Select, String, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from config.auth import Actor, require, user_tenants
+from config.db import EnumType, JSONType, TimestampMixin, VersionedMixin, db, transaction
+from config.errors import Conflict, NotFound, ValidationFailed
+
+__all__ = [
+    "Tenant",
+    "TenantKind",
+    "create_tenant",
+    "delete_tenant",
+    "get_scoped",
+    "resolve_tenant",
+    "tenant_scope",
+    "update_tenant",
+    "visible_tenant_ids",
+    "visible_tenants_select",
+]
+
+M = TypeVar("M")
+
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$|^[a-z0-9]$")
+
+
+class TenantKind(enum.StrEnum):
+    CITY = "city"
+    SOCIAL_HOUSING = "social_housing"
+    TERRITORY = "territory"
+    PUBLIC_BODY = "public_body"
+    INTERNAL = "internal"
+
+
+class Tenant(TimestampMixin, VersionedMixin, db.Model):
+    """A member organisation of the syndicate (or the syndicate itself, kind ``internal``)."""
+
+    __tablename__ = "tenants"
+    __object_type__ = "tenant"
+    __tenant_column__ = "id"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[TenantKind] = mapped_column(EnumType(TenantKind, 20))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="RESTRICT"), index=True
+    )
+    active: Mapped[bool] = mapped_column(default=True)
+    contributions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    external_ids: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+
+    parent: Mapped[Tenant | None] = relationship(remote_side=[id], lazy="joined", join_depth=1)
+
+
+# -- visibility -------------------------------------------------------------------------
+
+
+def visible_tenants_select(actor: Actor) -> Select[tuple[int]]:
+    """``SELECT id`` of the tenants the actor sees: its own and, recursively, their children."""
+    base = select(user_tenants.c.tenant_id.label("id")).where(
+        user_tenants.c.user_id == actor.user_id
+    )
+    tree = base.cte("visible_tenants", recursive=True)
+    tree = tree.union(select(Tenant.id).where(Tenant.parent_id == tree.c.id))
+    return select(tree.c.id)
+
+
+def visible_tenant_ids(actor: Actor) -> frozenset[int] | None:
+    """The ids of the tenants the actor sees, or None for all (cached on the actor)."""
+    if actor.all_tenants:
+        return None
+    ids: frozenset[int] | None = actor.cache.get("tenant_ids")
+    if ids is None:
+        ids = frozenset(db.session.execute(visible_tenants_select(actor)).scalars())
+        actor.cache["tenant_ids"] = ids
+    return ids
+
+
+def tenant_scope(stmt: Select[Any], actor: Actor, model: type | None = None) -> Select[Any]:
+    """Restrict a select to what the actor may see.
+
+    The model (the first entity of ``stmt`` unless given) declares its tenancy with
+    ``__tenant_column__`` (rows with a NULL tenant are shared and visible to everyone), or
+    with a ``__tenant_scope__(stmt, actor)`` classmethod when visibility is indirect (a
+    comment through its ticket, a relation through both its CIs).
+    """
+    if actor.all_tenants:
+        return stmt
+    if model is None:
+        model = stmt.column_descriptions[0]["entity"]
+        if model is None:
+            raise TypeError("tenant_scope: pass model= for a select without an entity")
+    hook = getattr(model, "__tenant_scope__", None)
+    if hook is not None:
+        result: Select[Any] = hook(stmt, actor)
+        return result
+    column_name = getattr(model, "__tenant_column__", None)
+    if column_name is None:
+        raise TypeError(f"{model.__name__} declares no tenancy (__tenant_column__)")
+    column = getattr(model, column_name)
+    condition = column.in_(visible_tenants_select(actor))
+    if sa.inspect(model).columns[column_name].nullable:  # NULL tenant = shared object
+        condition = sa.or_(column.is_(None), condition)
+    return stmt.where(condition)
+
+
+def get_scoped(model: type[M], object_id: int, actor: Actor, *, options: Sequence[Any] = ()) -> M:
+    """Fetch one object the actor may see, or raise NotFound (same for missing and foreign)."""
+    pk = model.id  # type: ignore[attr-defined]
+    if not isinstance(object_id, int) or not 0 < object_id < 2**31:
+        raise NotFound(f"{_label(model)} {object_id} not found.")
+    stmt = tenant_scope(select(model).where(pk == object_id), actor, model)
+    obj = db.session.execute(stmt.options(*options)).unique().scalar_one_or_none()
+    if obj is None:
+        raise NotFound(f"{_label(model)} {object_id} not found.")
+    return obj
+
+
+def _label(model: type) -> str:
+    return str(getattr(model, "__object_type__", model.__name__)).replace("_", " ").capitalize()
+
+
+def resolve_tenant(code: str | None, actor: Actor, *, field: str = "tenant") -> Tenant | None:
+    """A tenant named in a request body, or ValidationFailed naming the field.
+
+    A tenant the actor cannot see is reported exactly like one that does not exist.
+    """
+    if code is None:
+        return None
+    stmt = tenant_scope(select(Tenant).where(Tenant.code == code), actor)
+    tenant = db.session.execute(stmt).scalar_one_or_none()
+    if tenant is None:
+        raise ValidationFailed("Unknown tenant.", errors={field: [f"Unknown tenant {code!r}."]})
+    return tenant
+
+
+def get_tenant_by_code(code: str, actor: Actor) -> Tenant:
+    stmt = tenant_scope(select(Tenant).where(Tenant.code == code), actor)
+    tenant = db.session.execute(stmt).scalar_one_or_none()
+    if tenant is None:
+        raise NotFound(f"Tenant {code!r} not found.")
+    return tenant
+
+
+# -- services ---------------------------------------------------------------------------
+
+
+def _check_code(code: str) -> None:
+    if not CODE_RE.match(code):
+        raise ValidationFailed(
+            "Invalid code.",
+            errors={"code": ["Lowercase letters, digits and hyphens; 1-64 characters."]},
+        )
+
+
+def _check_external_ids(tenant: Tenant) -> None:
+    for source, ext_id in (tenant.external_ids or {}).items():
+        clash = db.session.execute(
+            select(Tenant.code).where(
+                Tenant.id != tenant.id if tenant.id else sa.true(),
+                Tenant.external_ids[source].as_string() == ext_id,
+            )
+        ).first()
+        if clash:
+            raise Conflict(f"Another tenant already has the {source} id {ext_id!r}.")
+
+
+def _check_parent(tenant: Tenant, parent: Tenant | None) -> None:
+    node = parent
+    while node is not None:
+        if node.id is not None and node.id == tenant.id:
+            raise ValidationFailed(
+                "Invalid parent.", errors={"parent": ["A tenant cannot be its own ancestor."]}
+            )
+        node = node.parent
+
+
+def create_tenant(data: Mapping[str, Any], *, actor: Actor) -> Tenant:
+    """Create a tenant (admins). Raises Conflict on a taken code or external id."""
+    require(actor, "tenants.write")
+    _check_code(data["code"])
+    with transaction(actor=actor):
+        if db.session.execute(select(Tenant.id).where(Tenant.code == data["code"])).first():
+            raise Conflict(f"The tenant code {data['code']!r} is taken.")
+        parent = resolve_tenant(data.get("parent"), actor, field="parent")
+        tenant = Tenant(
+            code=data["code"],
+            name=data["name"],
+            kind=data["kind"],
+            parent=parent,
+            active=data.get("active", True),
+            contributions=dict(data.get("contributions") or {}),
+            external_ids=dict(data.get("external_ids") or {}),
+        )
+        _check_external_ids(tenant)
+        db.session.add(tenant)
+    return tenant
+
+
+def update_tenant(tenant: Tenant, changes: Mapping[str, Any], *, actor: Actor) -> Tenant:
+    """Apply a partial update (admins). The code may change; it must stay unique."""
+    require(actor, "tenants.write")
+    with transaction(actor=actor):
+        if "code" in changes and changes["code"] != tenant.code:
+            _check_code(changes["code"])
+            if db.session.execute(select(Tenant.id).where(Tenant.code == changes["code"])).first():
+                raise Conflict(f"The tenant code {changes['code']!r} is taken.")
+            tenant.code = changes["code"]
+        if "parent" in changes:
+            parent = resolve_tenant(changes["parent"], actor, field="parent")
+            _check_parent(tenant, parent)
+            tenant.parent = parent
+        for key in ("name", "kind", "active"):
+            if key in changes:
+                setattr(tenant, key, changes[key])
+        for key in ("contributions", "external_ids"):
+            if key in changes:
+                setattr(tenant, key, dict(changes[key] or {}))
+        _check_external_ids(tenant)
+    return tenant
+
+
+def delete_tenant(tenant: Tenant, *, actor: Actor) -> None:
+    """Delete a tenant that nothing refers to (admins); otherwise Conflict: deactivate it."""
+    require(actor, "tenants.write")
+    with transaction(actor=actor):
+        if db.session.execute(select(Tenant.id).where(Tenant.parent_id == tenant.id)).first():
+            raise Conflict("The tenant has sub-tenants; move or delete them first.")
+        db.session.delete(tenant)
+        try:
+            db.session.flush()
+        except sa.exc.IntegrityError:
+            raise Conflict(
+                "The tenant is still referenced (users, tickets, CIs...); set active=false instead."
+            ) from None

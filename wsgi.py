@@ -1,0 +1,3 @@
+from config.app import create_app
+
+app = create_app()
