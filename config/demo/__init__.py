@@ -76,12 +76,28 @@ def load_users() -> int:
     return created
 
 
+# Each domain contributes a module ``config/demo/<domain>.py`` with
+# ``load(progress) -> dict[str, int]`` (what it created, by kind), run in this order.
+DOMAIN_PARTS = ("cmdb", "servicedesk", "connectors", "reporting")
+
+
 def load_demo(progress: Progress | None = None) -> dict[str, Any]:
     """Load every part of the demo data set; returns what was created, by part."""
+    import importlib
+
     say = progress or (lambda _msg: None)
     summary: dict[str, Any] = {}
     say("tenants…")
     summary["tenants"] = load_tenants()
     say("users…")
     summary["users"] = load_users()
+    for part in DOMAIN_PARTS:
+        try:
+            module = importlib.import_module(f"config.demo.{part}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"config.demo.{part}":
+                raise
+            continue
+        say(f"{part}…")
+        summary.update(module.load(say))
     return summary
