@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from config import changelog, jobs, tenancy  # noqa: F401  (kernel models)
@@ -103,7 +103,6 @@ def _register_blueprints(app: Flask, api: Api) -> None:
 def _install_request_hooks(app: Flask) -> None:
     @app.before_request
     def _authenticate() -> Response | None:
-        request_id()
         path = request.path
         if not path.startswith(API_PREFIX) or path in PUBLIC_API_PATHS:
             return None
@@ -117,8 +116,9 @@ def _install_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def _headers(resp: Response) -> Response:
-        resp.headers.setdefault("X-Request-Id", g.get("request_id") or request_id())
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers = resp.headers
+        headers["X-Content-Type-Options"] = "nosniff"
         if request.path.startswith("/api/"):
-            resp.headers.setdefault("Cache-Control", "no-store")
+            headers["X-Request-Id"] = request_id()
+            headers.setdefault("Cache-Control", "no-store")
         return resp

@@ -49,9 +49,9 @@ class ChangeRecord(db.Model):
 
     @classmethod
     def __tenant_scope__(cls, stmt: sa.Select[Any], actor: Any) -> sa.Select[Any]:
-        from config.tenancy import visible_tenants_select
+        from config.tenancy import visible_tenant_ids
 
-        visible = visible_tenants_select(actor)
+        visible = sorted(visible_tenant_ids(actor) or ())
         return stmt.where(
             sa.or_(cls.tenant_id.is_(None), cls.tenant_id.in_(visible)),
             sa.or_(cls.prev_tenant_id.is_(None), cls.prev_tenant_id.in_(visible)),

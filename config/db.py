@@ -144,7 +144,12 @@ def install_engine_tuning(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+        # Writes (inside transaction()) take the write lock up front. Reads outside it run
+        # without BEGIN, in autocommit: each statement sees its own snapshot, as under
+        # PostgreSQL's READ COMMITTED, and a read-only request saves BEGIN and ROLLBACK.
+        # A write outside transaction() is refused by the before_flush guard below.
+        if _write_intent.get():
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # -- transaction() -----------------------------------------------------------------------
@@ -192,3 +197,9 @@ def transaction(actor: Any = None) -> Iterator[Session]:
 def _only_transaction_commits(session: Session) -> None:
     if not session.info.get(_IN_TXN) and not session.info.get("syndic.allow_commit"):
         raise RuntimeError("commit outside transaction(): services own the transaction")
+
+
+@event.listens_for(Session, "before_flush")
+def _only_transaction_writes(session: Session, _ctx: Any, _instances: Any) -> None:
+    if not session.info.get(_IN_TXN) and not session.info.get("syndic.allow_commit"):
+        raise RuntimeError("write outside transaction(): services own the transaction")

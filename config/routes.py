@@ -41,7 +41,7 @@ from config.tenancy import (
     get_tenant_by_code,
     tenant_scope,
     update_tenant,
-    visible_tenants_select,
+    visible_tenant_ids,
 )
 
 __all__ = ["changes_blp", "docs_bp", "health_blp", "tenants_blp", "tokens_blp", "users_blp"]
@@ -71,8 +71,9 @@ class TenantOut(OutSchema):
     kind = fields.Enum(TenantKind, by_value=True)
     parent = fields.Function(lambda t: t.parent.code if t.parent else None, allow_none=True)
     active = fields.Boolean()
-    contributions = fields.Dict(keys=fields.String(), values=fields.Float())
-    external_ids = fields.Dict(keys=fields.String(), values=fields.String())
+    # Plain dicts on output (validated on input): per-item field dumping costs on lists.
+    contributions = fields.Dict(metadata={"description": "Year → euros."})
+    external_ids = fields.Dict(metadata={"description": "Source → id in that source."})
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
@@ -215,7 +216,7 @@ def _users_scope(stmt: sa.Select[Any]) -> sa.Select[Any]:
     if actor.all_tenants:
         return stmt
     sharing = select(user_tenants.c.user_id).where(
-        user_tenants.c.tenant_id.in_(visible_tenants_select(actor))
+        user_tenants.c.tenant_id.in_(sorted(visible_tenant_ids(actor) or ()))
     )
     return stmt.where(sa.or_(User.all_tenants.is_(True), User.id.in_(sharing)))
 

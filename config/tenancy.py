@@ -24,6 +24,7 @@ from config.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
     "Tenant",
+    "tenant_condition",
     "TenantKind",
     "create_tenant",
     "delete_tenant",
@@ -72,23 +73,36 @@ class Tenant(TimestampMixin, VersionedMixin, db.Model):
 # -- visibility -------------------------------------------------------------------------
 
 
-def visible_tenants_select(actor: Actor) -> Select[tuple[int]]:
-    """``SELECT id`` of the tenants the actor sees: its own and, recursively, their children."""
+def _visible_tenants_query() -> Select[tuple[int]]:
     base = select(user_tenants.c.tenant_id.label("id")).where(
-        user_tenants.c.user_id == actor.user_id
+        user_tenants.c.user_id == sa.bindparam("actor_user_id")
     )
     tree = base.cte("visible_tenants", recursive=True)
     tree = tree.union(select(Tenant.id).where(Tenant.parent_id == tree.c.id))
     return select(tree.c.id)
 
 
+# Built once: the statement is constant (the user is a bound parameter), so SQLAlchemy's
+# compiled cache serves it without rebuilding or recompiling the recursive CTE per request.
+_VISIBLE_TENANTS = _visible_tenants_query()
+
+
+def visible_tenants_select(actor: Actor) -> Select[tuple[int]]:
+    """``SELECT id`` of the tenants the actor sees, for use as a subquery."""
+    return _VISIBLE_TENANTS.params(actor_user_id=actor.user_id)
+
+
 def visible_tenant_ids(actor: Actor) -> frozenset[int] | None:
-    """The ids of the tenants the actor sees, or None for all (cached on the actor)."""
+    """The ids of the tenants the actor sees, or None for all (cached on the actor).
+
+    The actor's own tenants and, recursively, their sub-tenants: one statement per request.
+    """
     if actor.all_tenants:
         return None
     ids: frozenset[int] | None = actor.cache.get("tenant_ids")
     if ids is None:
-        ids = frozenset(db.session.execute(visible_tenants_select(actor)).scalars())
+        rows = db.session.execute(_VISIBLE_TENANTS, {"actor_user_id": actor.user_id}).scalars()
+        ids = frozenset(rows)
         actor.cache["tenant_ids"] = ids
     return ids
 
@@ -114,11 +128,24 @@ def tenant_scope(stmt: Select[Any], actor: Actor, model: type | None = None) -> 
     column_name = getattr(model, "__tenant_column__", None)
     if column_name is None:
         raise TypeError(f"{model.__name__} declares no tenancy (__tenant_column__)")
-    column = getattr(model, column_name)
-    condition = column.in_(visible_tenants_select(actor))
-    if sa.inspect(model).columns[column_name].nullable:  # NULL tenant = shared object
+    return stmt.where(tenant_condition(getattr(model, column_name), actor, model=model))
+
+
+def tenant_condition(column: Any, actor: Actor, *, model: type | None = None) -> Any:
+    """The WHERE condition "``column`` is a tenant the actor sees" (an expanding IN list).
+
+    NULL counts as visible (a shared object) when the mapped column is nullable.
+    """
+    ids = visible_tenant_ids(actor)
+    if ids is None:
+        return sa.true()
+    condition = column.in_(sorted(ids))
+    nullable = getattr(getattr(column, "expression", column), "nullable", False)
+    if model is not None:
+        nullable = sa.inspect(model).columns[column.key].nullable
+    if nullable:  # NULL tenant = shared object
         condition = sa.or_(column.is_(None), condition)
-    return stmt.where(condition)
+    return condition
 
 
 def get_scoped(model: type[M], object_id: int, actor: Actor, *, options: Sequence[Any] = ()) -> M:

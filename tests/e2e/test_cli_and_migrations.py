@@ -25,9 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_migrations_build_exactly_the_models(app, database):
     """No drift: the migrated test database (SQLite, and PostgreSQL when set) equals the models."""
     with app.app_context(), _db.engine.connect() as conn:
-        ctx = MigrationContext.configure(
-            conn, opts={"compare_type": True, "render_as_batch": True}
-        )
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True})
         diff = compare_metadata(ctx, _db.metadata)
     assert diff == []
 

@@ -84,9 +84,10 @@ def test_short_passwords_are_refused(db, tenant_a):
 
 def test_last_use_is_recorded_without_writing_on_every_request(db, user):
     token, raw = create_token(user, "a", expires_days=None, now=utcnow(), actor=SYSTEM)
+    token_id = token.id
     authenticate_bearer(f"Bearer {raw}", now=utcnow())
     db.session.remove()
-    first = db.session.get(Token, token.id).last_used_at
+    first = db.session.get(Token, token_id).last_used_at
     authenticate_bearer(f"Bearer {raw}", now=utcnow())
     db.session.remove()
-    assert first is not None and db.session.get(Token, token.id).last_used_at == first
+    assert first is not None and db.session.get(Token, token_id).last_used_at == first

@@ -52,10 +52,18 @@ def test_nested_transactions_join_the_outer_one(db):
 
 
 def test_commit_outside_transaction_is_refused(db):
-    db.session.add(Tenant(code="t1", name="T1", kind=TenantKind.CITY))
-    with pytest.raises(RuntimeError, match="transaction"):
+    with pytest.raises(RuntimeError, match="commit outside transaction"):
         db.session.commit()
     db.session.rollback()
+
+
+def test_write_outside_transaction_is_refused(db):
+    db.session.add(Tenant(code="t1", name="T1", kind=TenantKind.CITY))
+    with pytest.raises(RuntimeError, match="write outside transaction"):
+        db.session.flush()
+    db.session.rollback()
+    db.session.remove()
+    assert count(Tenant) == 0
 
 
 def test_change_log_records_create_update_delete_with_before_and_after(db):
@@ -114,7 +122,7 @@ def test_sqlite_write_transactions_begin_immediate(app, db, database):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     begins = [s for s in seen if s.startswith("BEGIN")]
-    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+    assert begins == ["BEGIN IMMEDIATE"]  # reads run in autocommit, writes take the lock
 
 
 def test_concurrent_read_then_write_transactions_do_not_fail(app, db):
