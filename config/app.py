@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from config import changelog, jobs, tenancy  # noqa: F401  (kernel models)
 from config.api import Api
-from config.auth import authenticate_bearer, set_request_actor
+from config.auth import authenticate_bearer, set_request_actor, throttle_failure
 from config.db import db, install_engine_tuning, utcnow
 from config.errors import AppError, register_error_handlers, render_app_error, request_id
 from config.extensions import make_api, migrate
@@ -106,11 +106,17 @@ def _install_request_hooks(app: Flask) -> None:
         path = request.path
         if not path.startswith(API_PREFIX) or path in PUBLIC_API_PATHS:
             return None
+        now = utcnow()
         try:
-            set_request_actor(
-                authenticate_bearer(request.headers.get("Authorization"), now=utcnow())
-            )
+            set_request_actor(authenticate_bearer(request.headers.get("Authorization"), now=now))
         except AppError as err:
+            if request.headers.get("Authorization"):
+                # A wrong token (not a missing one) counts against the client address;
+                # past the limit the answer is 429 with Retry-After, in every worker.
+                try:
+                    throttle_failure(f"token:{request.remote_addr}", now=now)
+                except AppError as throttled:
+                    return render_app_error(throttled)
             return render_app_error(err)
         return None
 

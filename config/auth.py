@@ -34,7 +34,14 @@ from config.db import (
     transaction,
     utcnow,
 )
-from config.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from config.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
     from config.tenancy import Tenant
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SYSTEM",
     "Actor",
+    "AuthThrottle",
     "Role",
     "Token",
     "User",
@@ -54,6 +62,8 @@ __all__ = [
     "register_permission",
     "require",
     "revoke_token",
+    "throttle_check",
+    "throttle_failure",
     "update_user",
     "verify_password",
 ]
@@ -155,6 +165,19 @@ class Token(db.Model):
 
     def is_valid(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class AuthThrottle(db.Model):
+    """Failed authentication attempts per key (client address), in a fixed window.
+
+    Kept in the database so that every gunicorn worker and every host shares the count.
+    """
+
+    __tablename__ = "auth_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(default=0)
 
 
 # -- the actor --------------------------------------------------------------------------
@@ -278,6 +301,38 @@ def authenticate_bearer(header: str | None, *, now: datetime) -> Actor:
                 sa.update(Token).where(Token.id == row.token_id).values(last_used_at=now)
             )
     return actor
+
+
+# -- throttling of failed attempts ---------------------------------------------------------
+
+THROTTLE_WINDOW = timedelta(minutes=5)
+THROTTLE_LIMIT = 20  # failures per key and window before 429
+
+
+def throttle_check(key: str, *, now: datetime) -> None:
+    """Raise TooManyRequests (429 + Retry-After) while ``key`` is over the limit."""
+    row = db.session.get(AuthThrottle, key)
+    if row is not None and row.failures >= THROTTLE_LIMIT:
+        remaining = row.window_start + THROTTLE_WINDOW - now
+        if remaining.total_seconds() > 0:
+            retry = str(int(remaining.total_seconds()) + 1)
+            raise TooManyRequests(
+                "Too many failed attempts; wait before retrying.", headers={"Retry-After": retry}
+            )
+
+
+def throttle_failure(key: str, *, now: datetime) -> None:
+    """Count one failed attempt for ``key``; raise TooManyRequests once over the limit."""
+    with transaction(actor=SYSTEM):
+        row = db.session.get(AuthThrottle, key)
+        if row is None:
+            db.session.add(AuthThrottle(key=key, window_start=now, failures=1))
+            db.session.flush()
+        elif row.window_start + THROTTLE_WINDOW <= now:
+            row.window_start, row.failures = now, 1
+        else:
+            row.failures += 1
+    throttle_check(key, now=now)
 
 
 def create_token(

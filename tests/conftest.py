@@ -79,9 +79,17 @@ def database(
         drop_pg_database(url)
 
 
+def dispose(app: Flask) -> None:
+    """Close an app's pooled connections (psycopg warns about connections left to GC)."""
+    with app.app_context():
+        _db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def app(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    return build_app(make_settings(database.url, tmp_path_factory.mktemp("instance")))
+def app(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = build_app(make_settings(database.url, tmp_path_factory.mktemp("instance")))
+    yield app
+    dispose(app)
 
 
 @pytest.fixture()

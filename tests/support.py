@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import event
@@ -38,33 +37,35 @@ def pg_url() -> str:
     return url
 
 
+def _pg_admin(url: str, database: str | None = None) -> Any:
+    """A plain autocommit psycopg connection (closed by its ``with`` block)."""
+    import psycopg
+
+    u = make_url(url)
+    if database:
+        u = u.set(database=database)
+    return psycopg.connect(
+        u.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    )
+
+
 def ensure_pg_database(url: str) -> None:
     """Create the (per-xdist-worker) database if needed, from the maintenance database."""
-    u = make_url(url)
-    admin = sa.create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": u.database}
-        ).first()
-        if not exists:
-            conn.exec_driver_sql(f'CREATE DATABASE "{u.database}"')
-    admin.dispose()
+    name = make_url(url).database
+    with _pg_admin(url, "postgres") as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def drop_pg_database(url: str) -> None:
-    u = make_url(url)
-    admin = sa.create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
-    admin.dispose()
+    with _pg_admin(url, "postgres") as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def reset_pg_schema(url: str) -> None:
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
+    with _pg_admin(url) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
 
 
 @dataclass

@@ -91,3 +91,25 @@ def test_last_use_is_recorded_without_writing_on_every_request(db, user):
     authenticate_bearer(f"Bearer {raw}", now=utcnow())
     db.session.remove()
     assert first is not None and db.session.get(Token, token_id).last_used_at == first
+
+
+def test_wrong_tokens_are_throttled_per_address_with_retry_after(client, db):
+    from config.auth import THROTTLE_LIMIT
+
+    bad = {"Authorization": "Bearer syn_" + "x" * 43}
+    for _ in range(THROTTLE_LIMIT - 1):
+        assert client.get("/api/v1/tenants", headers=bad).status_code == 401
+    resp = client.get("/api/v1/tenants", headers=bad)
+    assert resp.status_code == 429
+    assert resp.mimetype == "application/problem+json"
+    assert 0 < int(resp.headers["Retry-After"]) <= 300
+    # another address is not affected
+    other = client.get("/api/v1/tenants", headers=bad, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 401
+
+
+def test_a_missing_token_is_not_counted(client, db):
+    from config.auth import THROTTLE_LIMIT
+
+    for _ in range(THROTTLE_LIMIT + 2):
+        assert client.get("/api/v1/tenants").status_code == 401

@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 
 from config.api import Blueprint, InSchema, UTCDateTimeField
 from config.tenancy import Tenant
-from tests.conftest import build_app, make_settings
+from tests.conftest import build_app, dispose, make_settings
 from tests.support import assert_problem, assert_status
 
 
@@ -121,7 +121,8 @@ def echo_app(tmp_path_factory, database) -> Flask:
         raise RuntimeError("secret detail: SELECT password FROM users")
 
     api.register_blueprint(blp)
-    return app
+    yield app
+    dispose(app)
 
 
 @pytest.fixture()
