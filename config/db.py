@@ -163,6 +163,14 @@ def in_transaction() -> bool:
     return bool(db.session.info.get(_IN_TXN))
 
 
+def _begin_immediate_if_idle(session: Session) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:  # type: ignore[attr-defined]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def transaction(actor: Any = None) -> Iterator[Session]:
     """Run the block in one database transaction and commit it; roll back on any exception.
@@ -176,13 +184,15 @@ def transaction(actor: Any = None) -> Iterator[Session]:
         return
     if actor is not None:
         session.info[ACTOR_KEY] = actor
-    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
-        # End a read-only snapshot opened earlier in the request, so that the write
-        # transaction begins afresh (IMMEDIATE on SQLite) and sees the latest rows.
-        session.rollback()
     session.info[_IN_TXN] = True
     token = _write_intent.set(True)
     try:
+        if session.in_transaction():
+            # Objects read earlier in the request keep the version they were read at, so
+            # that an UPDATE of a row someone changed since fails (StaleDataError → 412)
+            # instead of silently overwriting it. On SQLite those reads ran in autocommit
+            # (see install_engine_tuning): take the write lock now.
+            _begin_immediate_if_idle(session)
         yield session
         session.commit()
     except BaseException:
