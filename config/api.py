@@ -152,6 +152,23 @@ def _problem_ref(description: str) -> dict[str, Any]:
     }
 
 
+def dict_keys_property(converter: Any, field: Any, **_kw: Any) -> dict[str, Any]:
+    """Document a Dict's key validation as JSON Schema ``propertyNames`` (OpenAPI 3.1)."""
+    key_field = getattr(field, "key_field", None)
+    if not isinstance(field, fields.Dict) or key_field is None:
+        return {}
+    names: dict[str, Any] = {}
+    for validator in key_field.validators:
+        if isinstance(validator, validate.Regexp):
+            names["pattern"] = validator.regex.pattern
+        elif isinstance(validator, validate.Length):
+            if validator.min is not None:
+                names["minLength"] = validator.min
+            if validator.max is not None:
+                names["maxLength"] = validator.max
+    return {"propertyNames": names} if names else {}
+
+
 def schema_name(schema: Any) -> str:
     """OpenAPI component names: the class name, ``…Patch`` for partial (PATCH) bodies."""
     cls = resolve_schema_cls(schema)
@@ -174,6 +191,10 @@ class Api(flask_smorest.Api):
         )
         super().__init__(*args, **kwargs)
         self._spec_cache: dict[str, Any] | None = None
+
+    def _init_spec(self, *args: Any, **kwargs: Any) -> None:
+        super()._init_spec(*args, **kwargs)
+        self.ma_plugin.converter.add_attribute_function(dict_keys_property)
 
     def handle_http_exception(self, error: HTTPException) -> flask.Response:  # type: ignore[override]
         return render_http_exception(error)
@@ -236,7 +257,9 @@ class Api(flask_smorest.Api):
                         {"$ref": "#/components/parameters/IfMatch"}
                     )
                 if method != "get":
-                    wanted.append("403")
+                    wanted += ["403", "409"]
+                if not public:
+                    wanted.append("429")  # repeated wrong tokens (config.auth throttle)
                 for code in wanted:
                     responses.setdefault(code, _problem_ref(http.HTTPStatus(int(code)).phrase))
         return spec
