@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint fuzz bench clean
+.PHONY: run test install lint fuzz bench clean translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+## Refresh the French catalog from the sources, then compile it (edit the .po in between).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k N_ --no-location --sort-output \
+	  -o config/translations/messages.pot config cmdb servicedesk connectors reporting
+	$(BIN)/pybabel update -i config/translations/messages.pot -d config/translations --no-fuzzy-matching
+	$(BIN)/python tools/translate_fr.py
+	$(BIN)/pybabel compile -d config/translations --statistics

@@ -16,6 +16,7 @@ from config.db import db, install_engine_tuning, utcnow
 from config.errors import AppError, register_error_handlers, render_app_error, request_id
 from config.extensions import make_api, migrate
 from config.settings import Settings
+from config.web import init_web
 
 __all__ = ["create_app"]
 
@@ -77,6 +78,7 @@ def create_app(
     api.init_app(app)
     app.extensions["syndic.api"] = api
     register_error_handlers(app)
+    init_web(app)
     _install_request_hooks(app)
     _register_blueprints(app, api)
     return app
