@@ -30,6 +30,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy config
 
 fuzz: $(STAMP)
 	SYNDIC_FUZZ=full $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)

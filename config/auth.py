@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from config.db import (
     ACTOR_KEY,
     EnumType,
+    Model,
     TimestampMixin,
     UTCDateTime,
     VersionedMixin,
@@ -123,7 +124,7 @@ user_tenants = sa.Table(
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,149}$")
 
 
-class User(TimestampMixin, VersionedMixin, db.Model):
+class User(TimestampMixin, VersionedMixin, Model):
     """A person (or integration) using syndic, with one role and a tenant binding."""
 
     __tablename__ = "users"
@@ -144,7 +145,7 @@ class User(TimestampMixin, VersionedMixin, db.Model):
     tokens: Mapped[list[Token]] = relationship(back_populates="user", lazy="raise")
 
 
-class Token(db.Model):
+class Token(Model):
     """An API token. Only its SHA-256 digest is stored; ``prefix`` identifies it in lists."""
 
     __tablename__ = "tokens"
@@ -167,7 +168,7 @@ class Token(db.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-class AuthThrottle(db.Model):
+class AuthThrottle(Model):
     """Failed authentication attempts per key (client address), in a fixed window.
 
     Kept in the database so that every gunicorn worker and every host shares the count.

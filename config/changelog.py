@@ -13,19 +13,19 @@ from __future__ import annotations
 import decimal
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import DDL, String, event, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import get_history
 
-from config.db import ACTOR_KEY, JSONType, UTCDateTime, db, utcnow
+from config.db import ACTOR_KEY, JSONType, Model, UTCDateTime, utcnow
 
 __all__ = ["ChangeRecord", "snapshot"]
 
 
-class ChangeRecord(db.Model):
+class ChangeRecord(Model):
     """One entry of the change log (who, when, what, before, after)."""
 
     __tablename__ = "changes"
@@ -75,7 +75,8 @@ _APPEND_ONLY = {
 }
 for _dialect, _statements in _APPEND_ONLY.items():
     for _sql in _statements:
-        event.listen(ChangeRecord.__table__, "after_create", DDL(_sql).execute_if(dialect=_dialect))
+        _ddl = DDL(_sql).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
+        event.listen(ChangeRecord.__table__, "after_create", _ddl)
 
 
 # -- snapshots --------------------------------------------------------------------------
@@ -202,4 +203,4 @@ def _write(session: Session, _ctx: Any) -> None:
             }
         )
     if rows:
-        session.connection().execute(insert(ChangeRecord.__table__), rows)
+        session.connection().execute(insert(cast(sa.Table, ChangeRecord.__table__)), rows)

@@ -111,7 +111,7 @@ def page_actor() -> Actor | None:
     (role, tenants, password, deactivation) signs its sessions out.
     """
     if "page_actor" in g:
-        return g.page_actor  # type: ignore[no-any-return]
+        return g.page_actor  # type: ignore[no-any-return,unused-ignore]
     actor = None
     uid, version = session.get("uid"), session.get("uv")
     if isinstance(uid, int) and isinstance(version, int):
