@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint fuzz bench clean translations
+.PHONY: run test install lint fuzz bench clean translations browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,23 @@ run: $(STAMP)
 	$(BIN)/syndic serve --bind 127.0.0.1:5000
 
 ## Run the whole test suite (SQLite; PostgreSQL too when SYNDIC_TEST_POSTGRES_URL is set).
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser journeys need Debian's chromium + chromium-driver and axe-core from npm; when
+# they cannot be installed the journeys are skipped and say why.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver (Debian packages)"; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } || \
+	    echo "could not install Chromium: the browser journeys will be skipped"; \
+	  else echo "Chromium is missing (apt-get install chromium chromium-driver): browser journeys skipped"; fi; \
+	fi
+	@test -d tests/browser/node_modules/axe-core || \
+	  npm ci --prefix tests/browser --no-audit --no-fund >/dev/null 2>&1 || \
+	  echo "could not install axe-core (npm): the browser journeys will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -46,6 +46,7 @@ def create_app(
         app.instance_path = settings.instance_path
     app.extensions["syndic.settings"] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # UTF-8, not \u escapes
     app.url_map.converters["int"] = BoundedIntConverter
     app.url_map.strict_slashes = False
     app.config.from_mapping(settings.flask_config(app.instance_path))

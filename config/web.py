@@ -95,10 +95,9 @@ def is_page_request() -> bool:
 
 
 def select_locale() -> str:
+    """French unless the user chose another language from the menu (kept in the session)."""
     lang = session.get("lang")
-    if lang in LANGUAGES:
-        return str(lang)
-    return request.accept_languages.best_match(list(LANGUAGES), default="fr") or "fr"
+    return str(lang) if lang in LANGUAGES else "fr"
 
 
 # -- the signed-in user ---------------------------------------------------------------
