@@ -134,10 +134,13 @@ def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
 def code_field(**kwargs: Any) -> fields.String:
     """A natural code: lowercase slug, 1-64 characters."""
     return fields.String(
-        validate=validate.Regexp(
-            r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
-            error="Lowercase letters, digits and hyphens; 1-64 characters.",
-        ),
+        validate=[
+            validate.Length(1, 64),
+            validate.Regexp(
+                r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+                error="Lowercase letters, digits and hyphens; 1-64 characters.",
+            ),
+        ],
         **kwargs,
     )
 
