@@ -7,8 +7,9 @@ from typing import Any
 
 def init_app(app: Any, api: Any) -> None:
     """Register the CMDB models, blueprints, CLI commands and jobs."""
-    from cmdb import models  # noqa: F401  (mapped classes, graph version hook)
+    from cmdb import jobs, models  # noqa: F401  (jobs register; models map, hook)
     from cmdb.api import cis_blp, relations_blp
+    from cmdb.api_analysis import cmdb_blp
 
-    for blp in (cis_blp, relations_blp):
+    for blp in (cis_blp, relations_blp, cmdb_blp):
         api.register_blueprint(blp)

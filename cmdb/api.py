@@ -1,6 +1,7 @@
 """CMDB HTTP API: CIs, relations, usage links (``/api/v1/cis``, ``/api/v1/relations``).
 
-The impact, SPOF, graph, GDPR and import endpoints live in ``cmdb.api_analysis``.
+The impact, SPOF, graph, GDPR and import endpoints live in ``cmdb.api_analysis`` (they
+add routes to ``cis_blp`` too, so it imports this module and is registered with it).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ __all__ = [
     "Usage",
     "UsageConfidence",
     "bump_graph_version",
+    "graph_token",
     "graph_version",
 ]
 
@@ -186,7 +187,7 @@ class CmdbAnalysis(db.Model):
     __tablename__ = "cmdb_analyses"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    graph_version: Mapped[int] = mapped_column(sa.BigInteger)
+    graph_token: Mapped[str] = mapped_column(String(80))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
     result: Mapped[Any] = mapped_column(JSONType)
@@ -206,6 +207,21 @@ def graph_version(session: Session | None = None) -> int:
         sa.select(CmdbState.graph_version).where(CmdbState.id == _STATE_ID)
     ).scalar()
     return int(value or 0)
+
+
+def graph_token(session: Session | None = None) -> str:
+    """The graph version with the time of its last change: ``"42:2021-03-04T09:30:00..."``.
+
+    Caches key on this token rather than on the bare counter, so that a database restored
+    from a backup (or reset by tests) whose counter went back is never mistaken for the
+    graph a cache holds."""
+    session = session or db.session()
+    row = session.execute(
+        sa.select(CmdbState.graph_version, CmdbState.changed_at).where(CmdbState.id == _STATE_ID)
+    ).first()
+    if row is None:
+        return "0"
+    return f"{row[0]}:{row[1].isoformat() if row[1] else ''}"
 
 
 def bump_graph_version(session: Session | None = None) -> None:

@@ -278,3 +278,125 @@ class UsageFilter(FilterSet):
 
 class UsageDeleteArgs(QuerySchema):
     tenant = code_field(required=True, metadata={"description": "The tenant to unlink."})
+
+
+# -- impact and analyses --------------------------------------------------------------------
+
+
+class ImpactIn(InSchema):
+    failed = fields.List(
+        ci_ref(),
+        required=True,
+        validate=validate.Length(1, 1000),
+        metadata={"description": "CI ids or keys failing at once."},
+    )
+    depth = fields.Integer(
+        validate=validate.Range(1, 100),
+        metadata={"description": "Stop after this many relation hops (default: no limit)."},
+    )
+
+
+class ImpactQuery(QuerySchema):
+    depth = fields.Integer(
+        strict=False,
+        validate=validate.Range(1, 100),
+        metadata={"description": "Stop after this many relation hops (default: no limit)."},
+    )
+
+
+class DownOut(OutSchema):
+    ci = fields.String(required=True)
+    kind = fields.String(required=True)
+    because = fields.List(fields.String(), required=True)
+
+
+class DegradedOut(OutSchema):
+    ci = fields.String(required=True)
+    kind = fields.String(required=True)
+    members_down = fields.Integer(required=True)
+    members = fields.Integer(required=True)
+    min_healthy = fields.Integer(required=True)
+
+
+class TenantImpactOut(OutSchema):
+    code = fields.String(required=True)
+    applications = fields.List(fields.String(), required=True)
+
+
+class OvercommitOut(OutSchema):
+    ci = fields.String(required=True)
+    resource = fields.String(required=True)
+    demand = fields.Float(required=True)
+    capacity = fields.Float(required=True)
+
+
+class ImpactOut(OutSchema):
+    failed = fields.List(fields.String(), required=True)
+    down = fields.List(fields.Nested(DownOut), required=True)
+    degraded = fields.List(fields.Nested(DegradedOut), required=True)
+    tenants = fields.List(fields.Nested(TenantImpactOut), required=True)
+    paths = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.List(fields.String())),
+        required=True,
+        metadata={"description": "Application key → paths from a failed CI to it."},
+    )
+    other_tenants = fields.Integer(
+        required=True, metadata={"description": "Impacted tenants hidden from the caller."}
+    )
+    other_cis = fields.Integer(metadata={"description": "Down CIs hidden from the caller."})
+    overcommitted = fields.List(
+        fields.Nested(OvercommitOut),
+        metadata={"description": "Clusters still up whose survivors cannot carry the load."},
+    )
+
+
+class SpofQuery(QuerySchema):
+    kind = fields.Enum(CIKind, by_value=True)
+    limit = fields.Integer(load_default=50, strict=False, validate=validate.Range(1, 1000))
+    offset = fields.Integer(load_default=0, strict=False, validate=validate.Range(0, 2**31 - 1))
+
+
+class SpofOut(OutSchema):
+    ci = fields.String(required=True)
+    kind = fields.String(required=True)
+    applications = fields.List(fields.String(), required=True)
+    tenants = fields.List(fields.String(), required=True)
+    score = fields.Integer(required=True)
+    other_tenants = fields.Integer()
+    other_applications = fields.Integer()
+
+
+GRAPH_FORMATS = {
+    "json": "application/json",
+    "dot": "text/vnd.graphviz",
+    "mermaid": "text/vnd.mermaid",
+    "svg": "image/svg+xml",
+}
+
+
+class GraphQuery(QuerySchema):
+    depth = fields.Integer(load_default=2, strict=False, validate=validate.Range(0, 10))
+    direction = fields.String(load_default="both", validate=validate.OneOf(("up", "down", "both")))
+    format = fields.String(load_default="json", validate=validate.OneOf(tuple(GRAPH_FORMATS)))
+
+
+class GraphNodeOut(OutSchema):
+    key = fields.String(required=True)
+    kind = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class GraphEdgeOut(OutSchema):
+    source = fields.String(required=True)
+    target = fields.String(required=True)
+    type = fields.String(required=True)
+
+
+class GraphOut(OutSchema):
+    center = fields.String(required=True)
+    depth = fields.Integer(required=True)
+    direction = fields.String(required=True)
+    nodes = fields.List(fields.Nested(GraphNodeOut), required=True)
+    edges = fields.List(fields.Nested(GraphEdgeOut), required=True)

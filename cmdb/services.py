@@ -349,37 +349,42 @@ def _relation_type(value: Any) -> RelationType:
         ) from None
 
 
-def _edges_from(frontier: Iterable[int]) -> list[tuple[int, int]]:
+def _edges_from(frontier: Iterable[int], skip: int | None) -> list[tuple[int, int]]:
+    """Dependency edges ``a → b`` ("a fails if b fails", or "a cluster needs its member")
+    leaving ``frontier``: propagating relations as drawn, ``member_of`` reversed."""
     ids = sorted(set(frontier))
     out: list[tuple[int, int]] = []
+    not_skipped = Relation.id != skip if skip is not None else sa.true()
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         rows = db.session.execute(
-            select(Relation.source_id, Relation.target_id).where(Relation.source_id.in_(chunk))
+            select(Relation.source_id, Relation.target_id).where(
+                Relation.source_id.in_(chunk), Relation.type != RelationType.MEMBER_OF, not_skipped
+            )
+        )
+        out.extend((r[0], r[1]) for r in rows)
+        rows = db.session.execute(
+            select(Relation.target_id, Relation.source_id).where(
+                Relation.target_id.in_(chunk), Relation.type == RelationType.MEMBER_OF, not_skipped
+            )
         )
         out.extend((r[0], r[1]) for r in rows)
     return out
 
 
 def find_path(start: int, goal: int, *, skip: int | None = None) -> list[int] | None:
-    """A directed path of relations from ``start`` to ``goal`` (CI ids), or None.
+    """A path of dependency edges from ``start`` to ``goal`` (CI ids), or None.
 
-    Breadth-first, one statement per level (never one per node). ``skip`` ignores one
-    relation id (the one being changed)."""
+    Breadth-first, two statements per level (never one per node). ``skip`` ignores one
+    relation (the one being changed)."""
     if start == goal:
         return [start]
     parent: dict[int, int] = {start: start}
     frontier = [start]
-    skipped: tuple[int, int] | None = None
-    if skip is not None:
-        row = db.session.execute(
-            select(Relation.source_id, Relation.target_id).where(Relation.id == skip)
-        ).first()
-        skipped = (row[0], row[1]) if row else None
     while frontier:
         nxt: list[int] = []
-        for src, dst in _edges_from(frontier):
-            if (src, dst) == skipped or dst in parent:
+        for src, dst in _edges_from(frontier, skip):
+            if dst in parent:
                 continue
             parent[dst] = src
             if dst == goal:
@@ -425,9 +430,12 @@ def _check_relation(
         dup = dup.where(Relation.id != exclude)
     if db.session.execute(dup).first():
         raise Conflict(f"{source.key} is already {rel_type.value} {target.key}.")
-    path = find_path(target.id, source.id, skip=exclude)
+    # The dependency graph must stay acyclic: a relation is the edge "source depends on
+    # target", except member_of, where the cluster depends on its member.
+    first, second = (target, source) if rel_type is RelationType.MEMBER_OF else (source, target)
+    path = find_path(second.id, first.id, skip=exclude)
     if path is not None:
-        cycle = [source.key, *_keys_of(path)]
+        cycle = [first.key, *_keys_of(path)]
         raise RelationCycle(
             f"The relation would close a cycle: {' → '.join(cycle)}.",
             errors={"target": [f"Cycle: {' → '.join(cycle)}."]},

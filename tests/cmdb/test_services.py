@@ -218,3 +218,12 @@ def test_queries_give_the_domain_of_applications(make_ci):
     assert queries.ci_keys([fin.id]) == {fin.id: "application:gf"}
     key = _db.session.execute(sa.select(queries.ci_key_column()).where(CI.id == fin.id)).scalar()
     assert key == "application:gf"
+
+
+def test_member_that_runs_on_its_own_cluster_is_a_cycle(make_ci, relate):
+    farm = make_ci("cluster:farm")
+    srv = make_ci("server:w1")
+    relate(srv, "runs_on", farm)
+    with pytest.raises(RelationCycle) as exc:
+        relate(srv, "member_of", farm)
+    assert exc.value.extra["cycle"] == ["cluster:farm", "server:w1", "cluster:farm"]

@@ -1,0 +1,106 @@
+"""CMDB analysis endpoints: impact, single points of failure, neighbourhood graphs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+
+from cmdb import analysis, render, services
+from cmdb.api import cis_blp
+from cmdb.schemas import (
+    GRAPH_FORMATS,
+    GraphOut,
+    GraphQuery,
+    ImpactIn,
+    ImpactOut,
+    ImpactQuery,
+    SpofOut,
+    SpofQuery,
+)
+from config.api import Blueprint, page_schema
+from config.auth import current_actor
+from config.pagination import page_url
+
+__all__ = ["cmdb_blp"]
+
+cmdb_blp = Blueprint(
+    "cmdb",
+    __name__,
+    url_prefix="/api/v1",
+    description="Impact analysis, single points of failure and other CMDB analyses.",
+)
+
+
+@cmdb_blp.route("/impact")
+class Impact(MethodView):
+    @cmdb_blp.arguments(ImpactIn)
+    @cmdb_blp.response(200, ImpactOut)
+    @cmdb_blp.alt_response(404, description="Unknown CIs (listed in ``unknown``).")
+    def post(self, data: dict[str, Any]) -> Any:
+        """What stops, what is degraded and which tenants lose what if these CIs fail."""
+        return analysis.impact_of(data["failed"], current_actor(), depth=data.get("depth"))
+
+
+@cis_blp.route("/<int:ci_id>/impact")
+class CIImpact(MethodView):
+    @cis_blp.arguments(ImpactQuery, location="query", as_kwargs=False)
+    @cis_blp.response(200, ImpactOut)
+    def get(self, args: dict[str, Any], ci_id: int) -> Any:
+        """The impact of this CI failing."""
+        actor = current_actor()
+        ci = services.get_ci(ci_id, actor)
+        return analysis.impact_of([ci.id], actor, depth=args.get("depth"))
+
+
+@cmdb_blp.route("/cmdb/spof")
+class SinglePointsOfFailure(MethodView):
+    @cmdb_blp.arguments(SpofQuery, location="query", as_kwargs=False)
+    @cmdb_blp.response(200, page_schema(SpofOut))
+    def get(self, args: dict[str, Any]) -> Any:
+        """CIs whose single failure stops at least one application, most damaging first."""
+        entries, _token = analysis.spof_for(current_actor(), kind=args.get("kind"))
+        limit, offset = args["limit"], args["offset"]
+        count = len(entries)
+        return {
+            "count": count,
+            "next": page_url(offset + limit, limit) if offset + limit < count else None,
+            "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
+            "results": entries[offset : offset + limit],
+        }
+
+
+_TEXT_FORMATS = {k: {"schema": {"type": "string"}} for k in list(GRAPH_FORMATS)[1:]}
+
+
+@cis_blp.route("/<int:ci_id>/graph")
+class CIGraph(MethodView):
+    @cis_blp.arguments(GraphQuery, location="query", as_kwargs=False)
+    @cis_blp.response(200, GraphOut)
+    @cis_blp.doc(
+        responses={
+            "200": {
+                "description": "The neighbourhood, in the format asked for.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/GraphOut"}},
+                    **{GRAPH_FORMATS[k]: v for k, v in _TEXT_FORMATS.items()},
+                },
+            }
+        }
+    )
+    def get(self, args: dict[str, Any], ci_id: int) -> Any:
+        """The CI's neighbourhood as JSON nodes/edges, Graphviz DOT, Mermaid or SVG."""
+        actor = current_actor()
+        ci = services.get_ci(ci_id, actor)
+        doc = analysis.graph_of(ci, actor, depth=args["depth"], direction=args["direction"])
+        fmt = args["format"]
+        if fmt == "json":
+            return doc
+        if fmt == "dot":
+            text = render.to_dot(doc["nodes"], doc["edges"], center=ci.key)
+        elif fmt == "mermaid":
+            text = render.to_mermaid(doc["nodes"], doc["edges"], center=ci.key)
+        else:
+            text = render.to_svg(doc["nodes"], doc["edges"], center=ci.key, title=ci.key)
+        return Response(text, mimetype=GRAPH_FORMATS[fmt])
