@@ -13,3 +13,15 @@ def init_app(app: Any, api: Any) -> None:
 
     for blp in (cis_blp, relations_blp, cmdb_blp):
         api.register_blueprint(blp)
+
+    import click
+
+    from cmdb.cli import impact_command, import_cmdb_command
+
+    app.cli.add_command(impact_command)
+    # Other domains may add their own `syndic import ...` commands to the same group.
+    group = app.cli.commands.get("import")
+    if group is None:
+        group = click.Group("import", help="Bulk imports into syndic.")
+        app.cli.add_command(group)
+    group.add_command(import_cmdb_command)

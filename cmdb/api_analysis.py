@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from cmdb import analysis, render, services
+from cmdb import analysis, imports, render, services
 from cmdb.api import cis_blp
 from cmdb.schemas import (
     GRAPH_FORMATS,
@@ -16,11 +16,15 @@ from cmdb.schemas import (
     ImpactIn,
     ImpactOut,
     ImpactQuery,
+    ImportFile,
+    ImportOut,
+    ImportQuery,
     SpofOut,
     SpofQuery,
 )
+from cmdb.tabular import read_table
 from config.api import Blueprint, page_schema
-from config.auth import current_actor
+from config.auth import current_actor, require
 from config.pagination import page_url
 
 __all__ = ["cmdb_blp"]
@@ -104,3 +108,22 @@ class CIGraph(MethodView):
         else:
             text = render.to_svg(doc["nodes"], doc["edges"], center=ci.key, title=ci.key)
         return Response(text, mimetype=GRAPH_FORMATS[fmt])
+
+
+@cmdb_blp.route("/cmdb/imports")
+class CmdbImports(MethodView):
+    @cmdb_blp.arguments(ImportQuery, location="query", as_kwargs=False)
+    @cmdb_blp.arguments(ImportFile, location="files")
+    @cmdb_blp.response(200, ImportOut)
+    def post(self, args: dict[str, Any], files: dict[str, Any]) -> Any:
+        """Import CIs, relations and usage from a CSV or XLSX file (infra, admin), all or
+        nothing; every bad row is reported with its line and column."""
+        upload = files["file"]
+        try:
+            data = upload.read()
+        finally:
+            upload.close()  # a large upload is spooled to a temporary file
+        actor = current_actor()
+        require(actor, "cmdb.write")
+        table = read_table(data, upload.filename or "")
+        return imports.import_table(table, actor=actor, dry_run=args["dry_run"])

@@ -6,6 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 from sqlalchemy import select
 
@@ -400,3 +401,33 @@ class GraphOut(OutSchema):
     direction = fields.String(required=True)
     nodes = fields.List(fields.Nested(GraphNodeOut), required=True)
     edges = fields.List(fields.Nested(GraphEdgeOut), required=True)
+
+
+# -- imports --------------------------------------------------------------------------------
+
+
+class ImportFile(ma.Schema):
+    file = Upload(
+        required=True,
+        metadata={"description": "The CSV (UTF-8 or Windows-1252) or XLSX file; see docs."},
+    )
+
+
+class ImportQuery(QuerySchema):
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Check every row, write nothing."}
+    )
+
+
+class ImportCountsOut(OutSchema):
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+
+
+class ImportOut(OutSchema):
+    dry_run = fields.Boolean(required=True)
+    rows = fields.Integer(required=True)
+    cis = fields.Nested(ImportCountsOut, required=True)
+    relations = fields.Nested(ImportCountsOut, required=True)
+    usage = fields.Nested(ImportCountsOut, required=True)
