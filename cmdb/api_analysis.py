@@ -11,6 +11,10 @@ from cmdb import analysis, imports, render, services
 from cmdb.api import cis_blp
 from cmdb.schemas import (
     GRAPH_FORMATS,
+    FindingOut,
+    FindingsQuery,
+    GdprQuery,
+    GdprRegisterOut,
     GraphOut,
     GraphQuery,
     ImpactIn,
@@ -26,8 +30,25 @@ from cmdb.tabular import read_table
 from config.api import Blueprint, page_schema
 from config.auth import current_actor, require
 from config.pagination import page_url
+from config.settings import current_settings
 
 __all__ = ["cmdb_blp"]
+
+
+def _tuning() -> analysis.Tuning:
+    return analysis.Tuning.of(current_settings().section("cmdb"))
+
+
+def _page(entries: list[Any], args: dict[str, Any]) -> dict[str, Any]:
+    limit, offset = args["limit"], args["offset"]
+    count = len(entries)
+    return {
+        "count": count,
+        "next": page_url(offset + limit, limit) if offset + limit < count else None,
+        "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
+        "results": entries[offset : offset + limit],
+    }
+
 
 cmdb_blp = Blueprint(
     "cmdb",
@@ -44,7 +65,9 @@ class Impact(MethodView):
     @cmdb_blp.alt_response(404, description="Unknown CIs (listed in ``unknown``).")
     def post(self, data: dict[str, Any]) -> Any:
         """What stops, what is degraded and which tenants lose what if these CIs fail."""
-        return analysis.impact_of(data["failed"], current_actor(), depth=data.get("depth"))
+        return analysis.impact_of(
+            data["failed"], current_actor(), depth=data.get("depth"), tuning=_tuning()
+        )
 
 
 @cis_blp.route("/<int:ci_id>/impact")
@@ -55,7 +78,7 @@ class CIImpact(MethodView):
         """The impact of this CI failing."""
         actor = current_actor()
         ci = services.get_ci(ci_id, actor)
-        return analysis.impact_of([ci.id], actor, depth=args.get("depth"))
+        return analysis.impact_of([ci.id], actor, depth=args.get("depth"), tuning=_tuning())
 
 
 @cmdb_blp.route("/cmdb/spof")
@@ -65,14 +88,29 @@ class SinglePointsOfFailure(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """CIs whose single failure stops at least one application, most damaging first."""
         entries, _token = analysis.spof_for(current_actor(), kind=args.get("kind"))
-        limit, offset = args["limit"], args["offset"]
-        count = len(entries)
-        return {
-            "count": count,
-            "next": page_url(offset + limit, limit) if offset + limit < count else None,
-            "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
-            "results": entries[offset : offset + limit],
-        }
+        return _page(entries, args)
+
+
+@cmdb_blp.route("/cmdb/findings")
+class Findings(MethodView):
+    @cmdb_blp.arguments(FindingsQuery, location="query", as_kwargs=False)
+    @cmdb_blp.response(200, page_schema(FindingOut))
+    def get(self, args: dict[str, Any]) -> Any:
+        """Fragility findings: false redundancy, double points of failure, capacity on host
+        failure, clusters below min_healthy, applications hosted nowhere or unused."""
+        found = analysis.findings_for(current_actor(), kind=args.get("kind"), tuning=_tuning())
+        return _page(found, args)
+
+
+@cmdb_blp.route("/cmdb/gdpr-register")
+class GdprRegister(MethodView):
+    @cmdb_blp.arguments(GdprQuery, location="query", as_kwargs=False)
+    @cmdb_blp.response(200, GdprRegisterOut)
+    @cmdb_blp.alt_response(404, description="Unknown tenant.")
+    def get(self, args: dict[str, Any]) -> Any:
+        """A member's processing activities (GDPR register): the applications it uses,
+        their processing attributes and where they are hosted."""
+        return analysis.gdpr_register(args["tenant"], current_actor())
 
 
 _TEXT_FORMATS = {k: {"schema": {"type": "string"}} for k in list(GRAPH_FORMATS)[1:]}

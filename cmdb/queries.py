@@ -113,3 +113,19 @@ def graph_rows() -> tuple[list[Any], list[Any], list[Any]]:
         select(Usage.ci_id, Usage.tenant_id, Tenant.code).join(Tenant, Tenant.id == Usage.tenant_id)
     ).all()
     return ci_rows, rel_rows, usage_rows
+
+
+def capacity_rows() -> list[Any]:
+    """``(id, kind, cpu, memory_gb)`` of the hosts (cores) and servers (vCPUs) that state
+    them, in one statement."""
+    cpu = sa.case(
+        (CI.kind == CIKind.HOST, CI.attributes["cpu_cores"].as_float()),
+        else_=CI.attributes["vcpus"].as_float(),
+    )
+    stmt = select(
+        CI.id,
+        sa.type_coerce(CI.__table__.c.kind, sa.String()),
+        cpu,
+        CI.attributes["memory_gb"].as_float(),
+    ).where(CI.kind.in_([CIKind.HOST, CIKind.SERVER]))
+    return list(db.session.execute(stmt).all())

@@ -431,3 +431,71 @@ class ImportOut(OutSchema):
     cis = fields.Nested(ImportCountsOut, required=True)
     relations = fields.Nested(ImportCountsOut, required=True)
     usage = fields.Nested(ImportCountsOut, required=True)
+
+
+# -- findings and GDPR ----------------------------------------------------------------------
+
+FINDING_KINDS = (
+    "false_redundancy",
+    "double_point_of_failure",
+    "overcommitted",
+    "overcommitted_on_host_failure",
+    "below_min_healthy",
+    "application_not_hosted",
+    "application_unused",
+    "analysis_truncated",
+)
+
+
+class FindingsQuery(QuerySchema):
+    kind = fields.String(validate=validate.OneOf(FINDING_KINDS))
+    limit = fields.Integer(load_default=50, strict=False, validate=validate.Range(1, 1000))
+    offset = fields.Integer(load_default=0, strict=False, validate=validate.Range(0, 2**31 - 1))
+
+
+class FindingOut(OutSchema):
+    kind = fields.String(required=True, metadata={"enum": list(FINDING_KINDS)})
+    severity = fields.String(required=True, metadata={"enum": ["high", "medium", "low"]})
+    ci = fields.String(required=True, allow_none=True)
+    cis = fields.List(fields.String(), required=True)
+    applications = fields.List(fields.String())
+    score = fields.Integer()
+    resources = fields.List(fields.Nested(OvercommitOut))
+    detail = fields.String(required=True)
+
+
+class GdprQuery(QuerySchema):
+    tenant = code_field(required=True, metadata={"description": "The member (tenant code)."})
+
+
+class HostingOut(OutSchema):
+    sites = fields.List(fields.String())
+    clusters = fields.List(fields.String())
+    hosts = fields.List(fields.String())
+    servers = fields.List(fields.String())
+    databases = fields.List(fields.String())
+    network_links = fields.List(fields.String())
+    depends_on = fields.List(fields.String())
+
+
+class ActivityOut(OutSchema):
+    application = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    domain = fields.String(allow_none=True)
+    function = fields.String(allow_none=True)
+    product = fields.String(allow_none=True)
+    vendor = fields.String(allow_none=True)
+    usage_confidence = fields.String(required=True)
+    processing = fields.Dict(
+        allow_none=True, metadata={"description": "The application's gdpr attributes, if any."}
+    )
+    hosting = fields.Nested(HostingOut, required=True)
+
+
+class GdprRegisterOut(OutSchema):
+    tenant = fields.String(required=True)
+    tenant_name = fields.String(required=True)
+    activities = fields.List(fields.Nested(ActivityOut), required=True)
+    documented = fields.Integer(required=True)
+    undocumented = fields.Integer(required=True)
