@@ -60,6 +60,13 @@ def render_impact(doc: dict[str, Any]) -> str:
         lines += _table(rows, ["ci", "members", "needs"])
     else:
         lines.append("  none")
+    if doc.get("overcommitted"):
+        lines += ["", "Up but overcommitted (the survivors cannot carry the load)"]
+        rows = [
+            [o["ci"], o["resource"], f"{o['demand']:g}", f"{o['capacity']:g}"]
+            for o in doc["overcommitted"]
+        ]
+        lines += _table(rows, ["ci", "resource", "demand", "capacity"])
     lines += ["", f"Tenants losing service ({len(doc['tenants'])})"]
     if doc["tenants"]:
         rows = [[t["code"], ", ".join(t["applications"])] for t in doc["tenants"]]

@@ -73,8 +73,15 @@ def false_redundancy(
     info = graph.info
     out = []
     for cluster in clusters:
+        # A redundant cluster underneath (e.g. farm servers on a hyperconverged cluster
+        # with spare hosts) is not a placement mistake: only non-redundant culprits count.
         culprits = sorted(
-            (x for x in sets.get(cluster, ()) if x != cluster), key=lambda x: info[x].key
+            (
+                x
+                for x in sets.get(cluster, ())
+                if x != cluster and not (info[x].kind == "cluster" and graph.threshold(x) >= 2)
+            ),
+            key=lambda x: info[x].key,
         )
         if not culprits:
             continue

@@ -463,9 +463,13 @@ def import_table(
     *,
     actor: Actor,
     dry_run: bool = False,
+    only_create: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Check then apply an import table; returns counts per record type.
+
+    ``only_create`` leaves existing CIs and usage links as they are even where the table
+    differs (the demo loader: what someone changed since stays changed).
 
     Raises Forbidden without ``cmdb.write`` and ValidationFailed listing every bad row
     (``"line 12, column C (tenant)": [...]``); nothing is written unless all rows pass."""
@@ -479,6 +483,11 @@ def import_table(
         "rows": len(table.rows),
         **{name: counts.as_dict() for name, counts in plan.counts.items()},
     }
+    if only_create:
+        for name, changed in (("cis", plan.changed_cis), ("usage", plan.changed_usage)):
+            summary[name]["unchanged"] += len(changed)
+            summary[name]["updated"] = 0
+        plan.changed_cis, plan.changed_usage = [], []
     if dry_run:
         return summary
     total = (
