@@ -397,3 +397,14 @@ def test_cli_import_errors_and_unknown_impact_keys(cli, tmp_path):
 def test_the_import_group_is_shared(app):
     group = app.cli.commands["import"]
     assert "cmdb" in group.commands
+
+
+def test_the_documented_example_imports(db, make_tenant):
+    from pathlib import Path
+
+    make_tenant("ville-ivry")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cmdb.md").read_text(encoding="utf-8")
+    example = doc.split("```csv\n", 1)[1].split("```", 1)[0]
+    summary = run(example)
+    assert summary["cis"]["created"] == 4 and summary["relations"]["created"] == 2
+    assert summary["usage"]["created"] == 1
