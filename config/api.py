@@ -108,6 +108,12 @@ class ProblemSchema(ma.Schema):
     )
     allowed = fields.List(fields.Raw(), metadata={"description": "Allowed values or moves."})
     etag = fields.String(metadata={"description": "Current ETag (412)."})
+    cycle = fields.List(
+        fields.String(), metadata={"description": "Keys around a refused dependency cycle."}
+    )
+    unknown = fields.List(
+        fields.Raw(), metadata={"description": "Ids or keys that name nothing visible (404)."}
+    )
     request_id = fields.String(metadata={"description": "Request id to quote (500)."})
 
 
