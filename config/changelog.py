@@ -3,7 +3,11 @@ session hook in the same transaction as the change (never by calls sprinkled in 
 
 A model takes part by declaring ``__object_type__`` (``"ticket"``, ``"ci"``...). Its columns
 are snapshotted, minus ``__changelog_exclude__`` (secrets); collections listed in
-``__changelog_relations__ = {"tenants": "code"}`` appear as lists of that attribute.
+``__changelog_relations__`` appear as lists of one attribute (``{"tenants": "code"}``) or of
+small records (``{"milestones": ("name", "due")}``). The entry belongs to the object's tenant
+(``__tenant_column__``) or to what ``__changelog_tenant__()`` returns (``RESTRICTED`` for
+objects of several tenants: only all-tenant actors read those). Setting ``deleted_at`` (a
+soft delete) is logged as a delete.
 The table is append-only: the API has no write route and a database trigger refuses
 UPDATE and DELETE.
 """
@@ -22,7 +26,7 @@ from sqlalchemy.orm.attributes import get_history
 
 from config.db import ACTOR_KEY, JSONType, Model, UTCDateTime, utcnow
 
-__all__ = ["ChangeRecord", "snapshot"]
+__all__ = ["RESTRICTED", "ChangeRecord", "snapshot"]
 
 
 class ChangeRecord(Model):
@@ -134,17 +138,30 @@ def snapshot(obj: Any, *, before: bool = False) -> dict[str, Any]:
         if row is not None:
             for key, value in zip(unknown, row, strict=True):
                 data[key] = _jsonable(value)
-    for rel, field in getattr(obj, "__changelog_relations__", {}).items():
+    for rel, spec in getattr(obj, "__changelog_relations__", {}).items():
         hist = get_history(obj, rel)
         if before and (hist.added or hist.deleted):
             items = list(hist.unchanged) + list(hist.deleted)
         else:
             items = list(getattr(obj, rel))
-        data[rel] = sorted(_jsonable(getattr(i, field)) for i in items)
+        if isinstance(spec, str):  # a list of one attribute (codes)
+            data[rel] = sorted(_jsonable(getattr(i, spec)) for i in items)
+        else:  # a list of small records
+            rows = [{f: _jsonable(getattr(i, f)) for f in spec} for i in items]
+            data[rel] = sorted(rows, key=lambda r: [str(v) for v in r.values()])
     return data
 
 
+# The tenant of a change that only all-tenant actors may read (an object of several
+# tenants: no single tenant column can say who else may see it).
+RESTRICTED = -1
+
+
 def _tenant_of(obj: Any, state: dict[str, Any] | None) -> int | None:
+    hook = getattr(obj, "__changelog_tenant__", None)
+    if hook is not None:
+        result: int | None = hook()
+        return result
     col = getattr(obj, "__tenant_column__", None)
     if col is None or state is None:
         return None
@@ -185,6 +202,10 @@ def _write(session: Session, _ctx: Any) -> None:
         after = None if action == "delete" else snapshot(obj)
         if action == "update" and after == before:
             continue
+        if action == "update" and before and after and "deleted_at" in after:
+            # A soft delete (``deleted_at`` set) is a delete for the log's readers.
+            if before.get("deleted_at") is None and after["deleted_at"] is not None:
+                action = "delete"
         tenant = _tenant_of(obj, after if after is not None else before)
         prev = _tenant_of(obj, before) if action == "update" else None
         rows.append(
