@@ -71,14 +71,17 @@ class ServiceDeskSettings:
             "tenant_calendars": {code: cal(c) for code, c in sorted(self.tenant_calendars.items())},
             "workday_minutes": self.workday_minutes,
             "activities": [
-                {"code": a.code, "class": a.klass, "label": a.label} for a in self.activities.values()
+                {"code": a.code, "class": a.klass, "label": a.label}
+                for a in self.activities.values()
             ],
             "poles": [{"code": k, "label": v} for k, v in self.poles.items()],
             "channels": list(CHANNELS),
         }
 
 
-def parse(section: Mapping[str, Any], *, timezone: str, workday_minutes: int) -> ServiceDeskSettings:
+def parse(
+    section: Mapping[str, Any], *, timezone: str, workday_minutes: int
+) -> ServiceDeskSettings:
     """Parse the section; raises ValueError naming the bad key."""
     try:
         matrix = check_matrix(section.get("priority_matrix") or ())

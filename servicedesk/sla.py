@@ -157,7 +157,9 @@ class SlaTargets:
     own: Mapping[int, int]
     resolve: Mapping[int, int]
 
-    def due_to_own(self, calendar: BusinessCalendar, opened: dt.datetime, priority: int) -> dt.datetime:
+    def due_to_own(
+        self, calendar: BusinessCalendar, opened: dt.datetime, priority: int
+    ) -> dt.datetime:
         return calendar.add(opened, self.own[priority])
 
     def due_to_resolve(
@@ -192,7 +194,9 @@ def _parse_segments(text: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
-def parse_calendar(conf: Mapping[str, Any], tz: str, base: BusinessCalendar | None = None) -> BusinessCalendar:
+def parse_calendar(
+    conf: Mapping[str, Any], tz: str, base: BusinessCalendar | None = None
+) -> BusinessCalendar:
     """A calendar from settings: ``hours`` (one string for Monday–Friday, or a table by
     weekday ``mon``…``sun``), ``holidays`` (``fr``, ``fr:alsace-moselle``, ``none``),
     ``closed`` and ``open`` (lists of ISO dates). Missing keys come from ``base``."""
@@ -236,7 +240,9 @@ def parse_targets(conf: Mapping[str, Any] | None) -> SlaTargets:
             values[p] = int(minutes)
         return values
 
-    return SlaTargets(own=table("own", DEFAULT_TARGETS.own), resolve=table("resolve", DEFAULT_TARGETS.resolve))
+    return SlaTargets(
+        own=table("own", DEFAULT_TARGETS.own), resolve=table("resolve", DEFAULT_TARGETS.resolve)
+    )
 
 
 def merge_closed(days: Iterable[dt.date], calendar: BusinessCalendar) -> BusinessCalendar:

@@ -94,7 +94,9 @@ def check_move(
     if to is S.ASSIGNED and not has_assignee:
         raise MoveRefused("assigning needs an assignee", allowed=allowed, field="assignee")
     if to is S.SOLVED and not has_solution:
-        raise MoveRefused("solving needs the solution as a comment", allowed=allowed, field="comment")
+        raise MoveRefused(
+            "solving needs the solution as a comment", allowed=allowed, field="comment"
+        )
     return Move(
         to=to,
         sets_owned=to in OWNED and not was_owned,
