@@ -169,9 +169,18 @@ def _tenant_of(obj: Any, state: dict[str, Any] | None) -> int | None:
     return value if isinstance(value, int) else None
 
 
-# -- the session hook -------------------------------------------------------------------
+# -- the session hooks ------------------------------------------------------------------
+#
+# One entry per object and transaction, however many flushes the transaction makes: each
+# flush merges what it saw into an accumulator (first "before", last "after"), and the rows
+# are inserted just before the commit, in the same transaction. A savepoint that rolls back
+# (a failed record in a sync batch) restores the accumulator as it was when it began.
 
 _PENDING = "syndic.changelog.pending"
+_ROWS = "syndic.changelog.rows"
+_UNDO = "syndic.changelog.undo"
+
+Key = tuple[str, int]
 
 
 @event.listens_for(Session, "before_flush")
@@ -188,40 +197,122 @@ def _collect(session: Session, _ctx: Any, _instances: Any) -> None:
             pending.append(("delete", obj, snapshot(obj, before=True)))
 
 
+def _merge(
+    session: Session, rows: dict[Key, dict[str, Any]], key: Key, new: dict[str, Any]
+) -> None:
+    old = rows.get(key)
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        # Remember what this key was, to undo it if the savepoint rolls back.
+        undo = session.info.setdefault(_UNDO, {}).setdefault(savepoint, [])
+        undo.append((key, dict(old) if old is not None else None))
+    if old is None:
+        rows[key] = new
+        return
+    if old["action"] == "create":
+        if new["action"] == "delete":
+            del rows[key]  # created and deleted in one transaction: nothing happened
+        else:
+            old.update(after=new["after"], tenant_id=new["tenant_id"], obj=new["obj"])
+        return
+    # An update (or a delete) after an earlier update: keep the first "before".
+    old.update(action=new["action"], after=new["after"], tenant_id=new["tenant_id"], obj=new["obj"])
+
+
 @event.listens_for(Session, "after_flush")
-def _write(session: Session, _ctx: Any) -> None:
+def _accumulate(session: Session, _ctx: Any) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
+        return
+    rows: dict[Key, dict[str, Any]] = session.info.setdefault(_ROWS, {})
+    for action, obj, before in pending:
+        after = None if action == "delete" else snapshot(obj)
+        object_id = sa.inspect(obj).identity[0] if action == "delete" else obj.id
+        entry = {
+            "action": action,
+            "obj": obj,
+            "before": before,
+            "after": after,
+            "tenant_id": _tenant_of(obj, after if after is not None else before),
+        }
+        _merge(session, rows, (obj.__object_type__, object_id), entry)
+
+
+@event.listens_for(Session, "before_commit")
+def _write(session: Session) -> None:
+    if session.info.get(_PENDING) or session.new or session.dirty or session.deleted:
+        session.flush()
+    rows = session.info.pop(_ROWS, None)
+    if not rows:
         return
     from config.errors import request_id
 
     actor = session.info.get(ACTOR_KEY)
     now = utcnow()
-    rows = []
-    for action, obj, before in pending:
-        after = None if action == "delete" else snapshot(obj)
-        if action == "update" and after == before:
+    rid = request_id()
+    out = []
+    for (object_type, object_id), row in rows.items():
+        action, before, after = row["action"], row["before"], row["after"]
+        if action == "update" and before == after:
             continue
-        if action == "update" and before and after and "deleted_at" in after:
-            # A soft delete (``deleted_at`` set) is a delete for the log's readers.
-            if before.get("deleted_at") is None and after["deleted_at"] is not None:
-                action = "delete"
-        tenant = _tenant_of(obj, after if after is not None else before)
-        prev = _tenant_of(obj, before) if action == "update" else None
-        rows.append(
+        soft_delete = (
+            action == "update"
+            and before is not None
+            and after is not None
+            and before.get("deleted_at") is None
+            and after.get("deleted_at") is not None
+        )
+        if soft_delete:  # ``deleted_at`` set: a delete for the log's readers
+            action = "delete"
+        tenant = row["tenant_id"]
+        prev = _tenant_of(row["obj"], before) if action == "update" else None
+        out.append(
             {
                 "at": now,
                 "user_id": getattr(actor, "user_id", None),
                 "username": getattr(actor, "username", "system"),
                 "action": action,
-                "object_type": obj.__object_type__,
-                "object_id": sa.inspect(obj).identity[0] if action == "delete" else obj.id,
+                "object_type": object_type,
+                "object_id": object_id,
                 "tenant_id": tenant,
                 "prev_tenant_id": prev if prev != tenant else None,
                 "before": before,
                 "after": after,
-                "request_id": request_id() if request_id() != "-" else None,
+                "request_id": rid if rid != "-" else None,
             }
         )
-    if rows:
-        session.connection().execute(insert(cast(sa.Table, ChangeRecord.__table__)), rows)
+    if out:
+        session.connection().execute(insert(cast(sa.Table, ChangeRecord.__table__)), out)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous_transaction: Any) -> None:
+    if not previous_transaction.nested:
+        # The whole transaction is gone: so is everything it would have logged.
+        for key in (_ROWS, _PENDING, _UNDO):
+            session.info.pop(key, None)
+        return
+    # A savepoint rolled back (its after_transaction_end has already run): undo what was
+    # logged inside it.
+    undo = session.info.get(_UNDO, {}).pop(previous_transaction, [])
+    session.info.pop(_PENDING, None)
+    rows = session.info.get(_ROWS, {})
+    for key, previous in reversed(undo):
+        if previous is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = previous
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ends(session: Session, transaction: Any) -> None:
+    if not transaction.nested:
+        session.info.pop(_UNDO, None)
+        return
+    parent = transaction.parent
+    undo = session.info.get(_UNDO, {}).get(transaction)
+    if undo and parent is not None and parent.nested:
+        # Released into an enclosing savepoint: its rollback must undo these too. (If this
+        # savepoint itself rolled back, after_soft_rollback undoes them first, and undoing
+        # again to the same earlier states is harmless.)
+        session.info[_UNDO].setdefault(parent, []).extend(undo)

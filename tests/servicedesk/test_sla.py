@@ -85,7 +85,14 @@ def test_add_and_between_agree():
 
 @pytest.mark.parametrize(
     ("year", "day"),
-    [(2000, (4, 23)), (2021, (4, 4)), (2022, (4, 17)), (2024, (3, 31)), (2025, (4, 20)), (2038, (4, 25))],
+    [
+        (2000, (4, 23)),
+        (2021, (4, 4)),
+        (2022, (4, 17)),
+        (2024, (3, 31)),
+        (2025, (4, 20)),
+        (2038, (4, 25)),
+    ],
 )
 def test_easter(year, day):
     assert easter(year) == dt.date(year, *day)
@@ -121,8 +128,13 @@ def test_saturday_opening_and_exceptional_open_day():
 
 @pytest.mark.parametrize(
     "conf",
-    [{"hours": "17:00-09:00"}, {"hours": "09:00-12:00,11:00-14:00"}, {"hours": {"funday": "09:00-10:00"}},
-     {"holidays": "mars"}, {"closed": ["2021-02-30"]}],
+    [
+        {"hours": "17:00-09:00"},
+        {"hours": "09:00-12:00,11:00-14:00"},
+        {"hours": {"funday": "09:00-10:00"}},
+        {"holidays": "mars"},
+        {"closed": ["2021-02-30"]},
+    ],
 )
 def test_bad_calendars_are_refused(conf):
     with pytest.raises(ValueError):

@@ -11,11 +11,21 @@ from servicedesk.workflow import MoveRefused, TicketStatus, check_move, next_sta
 
 S = TicketStatus
 ALLOWED = {
-    (S.NEW, S.ASSIGNED), (S.NEW, S.IN_PROGRESS), (S.NEW, S.CANCELLED),
-    (S.ASSIGNED, S.IN_PROGRESS), (S.ASSIGNED, S.PENDING), (S.ASSIGNED, S.SOLVED), (S.ASSIGNED, S.CANCELLED),
-    (S.IN_PROGRESS, S.PENDING), (S.IN_PROGRESS, S.SOLVED), (S.IN_PROGRESS, S.CANCELLED),
-    (S.PENDING, S.IN_PROGRESS), (S.PENDING, S.SOLVED), (S.PENDING, S.CANCELLED),
-    (S.SOLVED, S.CLOSED), (S.SOLVED, S.IN_PROGRESS),
+    (S.NEW, S.ASSIGNED),
+    (S.NEW, S.IN_PROGRESS),
+    (S.NEW, S.CANCELLED),
+    (S.ASSIGNED, S.IN_PROGRESS),
+    (S.ASSIGNED, S.PENDING),
+    (S.ASSIGNED, S.SOLVED),
+    (S.ASSIGNED, S.CANCELLED),
+    (S.IN_PROGRESS, S.PENDING),
+    (S.IN_PROGRESS, S.SOLVED),
+    (S.IN_PROGRESS, S.CANCELLED),
+    (S.PENDING, S.IN_PROGRESS),
+    (S.PENDING, S.SOLVED),
+    (S.PENDING, S.CANCELLED),
+    (S.SOLVED, S.CLOSED),
+    (S.SOLVED, S.IN_PROGRESS),
 }
 
 
@@ -47,13 +57,21 @@ def test_solving_needs_the_solution():
 
 
 def test_owned_is_set_once_and_reopen_clears_solved():
-    first = check_move(S.NEW, S.IN_PROGRESS, has_assignee=False, has_solution=False, was_owned=False)
+    first = check_move(
+        S.NEW, S.IN_PROGRESS, has_assignee=False, has_solution=False, was_owned=False
+    )
     assert first.sets_owned
-    again = check_move(S.PENDING, S.IN_PROGRESS, has_assignee=False, has_solution=False, was_owned=True)
+    again = check_move(
+        S.PENDING, S.IN_PROGRESS, has_assignee=False, has_solution=False, was_owned=True
+    )
     assert not again.sets_owned and again.ends_pending
-    reopen = check_move(S.SOLVED, S.IN_PROGRESS, has_assignee=True, has_solution=False, was_owned=True)
+    reopen = check_move(
+        S.SOLVED, S.IN_PROGRESS, has_assignee=True, has_solution=False, was_owned=True
+    )
     assert reopen.clears_solved and not reopen.sets_solved
-    assert check_move(S.ASSIGNED, S.PENDING, has_assignee=True, has_solution=False, was_owned=True).starts_pending
+    assert check_move(
+        S.ASSIGNED, S.PENDING, has_assignee=True, has_solution=False, was_owned=True
+    ).starts_pending
 
 
 @pytest.mark.parametrize(
