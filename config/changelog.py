@@ -287,13 +287,15 @@ def _write(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _rolled_back(session: Session, previous_transaction: Any) -> None:
-    if not previous_transaction.nested:
+    if previous_transaction.parent is None:
         # The whole transaction is gone: so is everything it would have logged.
         for key in (_ROWS, _PENDING, _UNDO):
             session.info.pop(key, None)
         return
     # A savepoint rolled back (its after_transaction_end has already run): undo what was
     # logged inside it.
+    if not previous_transaction.nested:
+        return  # an internal subtransaction: its enclosing transaction decides
     undo = session.info.get(_UNDO, {}).pop(previous_transaction, [])
     session.info.pop(_PENDING, None)
     rows = session.info.get(_ROWS, {})
@@ -306,8 +308,10 @@ def _rolled_back(session: Session, previous_transaction: Any) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _transaction_ends(session: Session, transaction: Any) -> None:
-    if not transaction.nested:
+    if transaction.parent is None:  # the root: nothing left to undo
         session.info.pop(_UNDO, None)
+        return
+    if not transaction.nested:
         return
     parent = transaction.parent
     undo = session.info.get(_UNDO, {}).get(transaction)

@@ -517,8 +517,9 @@ def _check_entry(
             errors={"project": ["The project does not serve the entry's tenant."]},
         )
     if check_day:
+        user_id = entry.user_id if entry.user_id is not None else entry.user.id
         stmt = select(sa.func.coalesce(sa.func.sum(TimeEntry.minutes), 0)).where(
-            TimeEntry.user_id == entry.user_id,
+            TimeEntry.user_id == user_id,
             TimeEntry.date == entry.date,
             TimeEntry.deleted_at.is_(None),
         )
@@ -579,6 +580,7 @@ def log_time(
         _check_user_tenant(user, tenant, actor)
         entry = TimeEntry(
             user=user,
+            user_id=user.id,
             tenant=tenant,
             tenant_id=tenant.id if tenant else None,
             date=data["date"],

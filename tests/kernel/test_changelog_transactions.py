@@ -1,4 +1,5 @@
 """Savepoints and the change log: a rolled-back savepoint leaves no entry."""
+
 import sqlalchemy as sa
 from config.auth import SYSTEM
 from config.changelog import ChangeRecord
@@ -33,3 +34,22 @@ def test_several_flushes_make_one_entry(db):
     db.session.remove()
     rows = db.session.execute(sa.select(ChangeRecord)).scalars().all()
     assert [(r.action, r.after["name"]) for r in rows] == [("create", "C")]
+
+
+def test_released_savepoint_inside_a_rolled_back_one_leaves_nothing(db):
+    with transaction(actor=SYSTEM):
+        try:
+            with db.session.begin_nested():
+                with db.session.begin_nested():
+                    db.session.add(Tenant(code="inner", name="I", kind=TenantKind.CITY))
+                    db.session.flush()
+                db.session.add(Tenant(code="outer", name="O", kind=TenantKind.CITY))
+                db.session.flush()
+                raise ValueError
+        except ValueError:
+            pass
+        db.session.add(Tenant(code="after", name="A", kind=TenantKind.CITY))
+    db.session.remove()
+    rows = db.session.execute(sa.select(ChangeRecord.after)).scalars().all()
+    assert [r["code"] for r in rows] == ["after"]
+    assert db.session.execute(sa.select(Tenant.code)).scalars().all() == ["after"]

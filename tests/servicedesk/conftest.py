@@ -25,7 +25,9 @@ def open_ticket(db, rules):
     def make(tenant: Any, **data: Any):
         n = next(counter)
         body = {"tenant": tenant.code, "type": "incident", "title": f"Panne numéro {n}", **data}
-        return services.open_ticket(body, actor=SYSTEM, now=data.pop("now", None) or utcnow(), rules=rules)
+        return services.open_ticket(
+            body, actor=SYSTEM, now=data.pop("now", None) or utcnow(), rules=rules
+        )
 
     return make
 
@@ -46,8 +48,13 @@ def today(rules):
 @pytest.fixture()
 def log_time(db, rules, today):
     def make(user: Any, tenant: Any = None, **data: Any):
-        body = {"user": user.username, "date": today - dt.timedelta(days=1), "minutes": 60,
-                "activity": "mco", **data}
+        body = {
+            "user": user.username,
+            "date": today - dt.timedelta(days=1),
+            "minutes": 60,
+            "activity": "mco",
+            **data,
+        }
         if tenant is not None:
             body["tenant"] = tenant.code
         return services.log_time(body, actor=SYSTEM, now=utcnow(), rules=rules)

@@ -43,8 +43,14 @@ class TestTicketsAPI(ResourceAPITests):
         return self._open(tenant, **kw)
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
-        return {"tenant": tenant.code, "type": "incident", "title": "Imprimante en panne",
-                "urgency": 2, "impact": 3, "requester": {"name": "Agent", "email": "a@ville.fr"}}
+        return {
+            "tenant": tenant.code,
+            "type": "incident",
+            "title": "Imprimante en panne",
+            "urgency": 2,
+            "impact": 3,
+            "requester": {"name": "Agent", "email": "a@ville.fr"},
+        }
 
     def update_payload(self, obj: Any) -> dict[str, Any]:
         return {"title": obj.title + " (précisé)", "urgency": 1}
@@ -79,8 +85,15 @@ class TestTimeEntriesAPI(ResourceAPITests):
         self._log(self.reader.user, self.a, minutes=30)
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
-        return {"tenant": tenant.code, "date": "2021-03-04", "minutes": 90, "activity": "mco",
-                "pole": "support-utilisateurs", "channel": "remote", "note": "Réinstallation"}
+        return {
+            "tenant": tenant.code,
+            "date": "2021-03-04",
+            "minutes": 90,
+            "activity": "mco",
+            "pole": "support-utilisateurs",
+            "channel": "remote",
+            "note": "Réinstallation",
+        }
 
     def update_payload(self, obj: Any) -> dict[str, Any]:
         return {"minutes": obj.minutes + 30}
@@ -99,16 +112,28 @@ class TestProjectsAPI(ResourceAPITests):
 
     def make(self, tenant: Any, **kw: Any) -> Project:
         type(self)._n += 1
-        data = {"code": f"projet-{self._n}", "name": f"Projet {self._n}", "status": "active",
-                "tenants": [tenant.code], **kw}
+        data = {
+            "code": f"projet-{self._n}",
+            "name": f"Projet {self._n}",
+            "status": "active",
+            "tenants": [tenant.code],
+            **kw,
+        }
         return services.create_project(data, actor=SYSTEM, now=utcnow())
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
         type(self)._n += 1
-        return {"code": f"nouveau-{self._n}", "name": "SI Finances", "domain": "Finances",
-                "tenants": [tenant.code], "budget_eur": 120000.5, "status": "proposed",
-                "planned_start": "2021-01-04", "planned_end": "2021-12-17",
-                "milestones": [{"name": "Recette", "due": "2021-10-01"}]}
+        return {
+            "code": f"nouveau-{self._n}",
+            "name": "SI Finances",
+            "domain": "Finances",
+            "tenants": [tenant.code],
+            "budget_eur": 120000.5,
+            "status": "proposed",
+            "planned_start": "2021-01-04",
+            "planned_end": "2021-12-17",
+            "milestones": [{"name": "Recette", "due": "2021-10-01"}],
+        }
 
     def update_payload(self, obj: Any) -> dict[str, Any]:
         return {"health": "amber", "progress_pct": 40, "forecast_end": "2022-02-28"}
@@ -143,16 +168,34 @@ class TestTrainingAPI(ResourceAPITests):
     write_role = "technician"
     denied_role = None
     ordering_fields = ["date", "trainees", "days"]
-    filter_cases = [({"type": "office_tools"}, 2), ({"type": "redeployment"}, 0), ({"date__gte": "2021-01-01"}, 2)]
+    filter_cases = [
+        ({"type": "office_tools"}, 2),
+        ({"type": "redeployment"}, 0),
+        ({"date__gte": "2021-01-01"}, 2),
+    ]
 
     def make(self, tenant: Any, **kw: Any) -> TrainingSession:
-        data = {"tenant": tenant.code, "date": dt.date(2021, 3, 4), "type": "office_tools",
-                "trainees": 8, "days": 1.5, "title": "Tableur", **kw}
+        data = {
+            "tenant": tenant.code,
+            "date": dt.date(2021, 3, 4),
+            "type": "office_tools",
+            "trainees": 8,
+            "days": 1.5,
+            "title": "Tableur",
+            **kw,
+        }
         return services.create_training(data, actor=SYSTEM)
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
-        return {"tenant": tenant.code, "date": "2021-05-20", "type": "business_software",
-                "trainees": 6, "days": 0.5, "title": "Concerto Opus", "trainer": "Formateur"}
+        return {
+            "tenant": tenant.code,
+            "date": "2021-05-20",
+            "type": "business_software",
+            "trainees": 6,
+            "days": 0.5,
+            "title": "Concerto Opus",
+            "trainer": "Formateur",
+        }
 
     def update_payload(self, obj: Any) -> dict[str, Any]:
         return {"trainees": obj.trainees + 1}
