@@ -1,6 +1,7 @@
 """Savepoints and the change log: a rolled-back savepoint leaves no entry."""
 
 import sqlalchemy as sa
+
 from config.auth import SYSTEM
 from config.changelog import ChangeRecord
 from config.db import transaction
