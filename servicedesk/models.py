@@ -355,6 +355,7 @@ class TimeEntry(SourceMixin, TimestampMixin, VersionedMixin, Model):
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
     tenant: Mapped[Tenant | None] = relationship(lazy="joined")
     project: Mapped[Project | None] = relationship(lazy="joined")
+    ticket: Mapped[Ticket | None] = relationship()
 
     __table_args__ = (
         UniqueConstraint("source", "external_id"),

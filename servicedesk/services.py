@@ -592,7 +592,7 @@ def log_time(
             channel=data.get("channel"),
             note=data.get("note", ""),
         )
-        entry.ticket = ticket  # type: ignore[attr-defined]  # for the checks only
+        entry.ticket = ticket
         _check_entry(entry, rules, now, check_day=True)
         db.session.add(entry)
     return entry
@@ -631,7 +631,7 @@ def update_time_entry(
             entry.user = _entry_user(changes["user"], actor)
             entry.user_id = entry.user.id
         _check_user_tenant(entry.user, entry.tenant, actor)
-        entry.ticket = ticket  # type: ignore[attr-defined]
+        entry.ticket = ticket
         _check_entry(entry, rules, now, check_day=True)
         entry.updated_at = now
     return entry
@@ -1005,13 +1005,13 @@ def upsert_external_time_entry(
         if entry is None:
             entry = TimeEntry(source=source, external_id=external_id, **values)
             entry.user, entry.tenant = user, tenant
-            entry.ticket = ticket  # type: ignore[attr-defined]
+            entry.ticket = ticket
             _check_entry(entry, rules, now, check_day=False)
             db.session.add(entry)
             db.session.flush()
             return "created", entry
         changed = _changed(entry, values)
-        entry.ticket = ticket  # type: ignore[attr-defined]
+        entry.ticket = ticket
         if changed:
             _check_entry(entry, rules, now, check_day=False)
         return ("updated" if changed else "unchanged"), entry
