@@ -417,6 +417,9 @@ def create_user(
 def update_user(user: User, changes: dict[str, Any], *, actor: Actor) -> User:
     """Apply a partial update (role, tenants, all_tenants, full_name, email, active, password)."""
     with transaction(actor=actor):
+        # Always touch the row: a change of tenants alone would not bump the version (the
+        # ETag, and the pages' sessions, which end when their user changes).
+        user.updated_at = utcnow()
         if "password" in changes:
             pw = changes.pop("password")
             user.password_hash = hash_password(pw) if pw else None

@@ -237,7 +237,14 @@ def render_http_exception(err: HTTPException) -> Response:
             for k, v in flatten_messages(loc_messages).items():
                 errors.setdefault(k, []).extend(v)
         if locations & {"query", "view_args", "path", "headers", "cookies"}:
-            bad = BadRequest("Invalid query parameters.", errors=errors)
+            # A repeated query parameter is one field for the caller: drop list indices.
+            query_errors: dict[str, list[str]] = {}
+            for key, msgs in errors.items():
+                name = ".".join(p for p in key.split(".") if not p.isdigit()) or key
+                query_errors.setdefault(name, []).extend(
+                    m for m in msgs if m not in query_errors.get(name, [])
+                )
+            bad = BadRequest("Invalid query parameters.", errors=query_errors)
             return render_app_error(_with_headers(bad, headers))
         return render_app_error(
             _with_headers(ValidationFailed("The request body is invalid.", errors=errors), headers)
