@@ -58,7 +58,7 @@ clean:
 
 ## Refresh the French catalog from the sources, then compile it (edit the .po in between).
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k N_ --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -k N_ --no-location --sort-output \
 	  -o config/translations/messages.pot config cmdb servicedesk connectors reporting
 	$(BIN)/pybabel update -i config/translations/messages.pot -d config/translations --no-fuzzy-matching
 	$(BIN)/python tools/translate_fr.py

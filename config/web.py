@@ -9,7 +9,7 @@ page). Nothing here imports a domain.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,7 +44,17 @@ from config.auth import (
 from config.db import db, utcnow
 from config.errors import AppError, TooManyRequests
 
-__all__ = ["LANGUAGES", "init_web", "login_required", "page_actor", "web_bp"]
+__all__ = [
+    "LANGUAGES",
+    "errors_of",
+    "form_values",
+    "init_web",
+    "login_required",
+    "non_empty",
+    "page_actor",
+    "register_nav",
+    "web_bp",
+]
 
 LANGUAGES = {"fr": "Français", "en": "English"}
 F = TypeVar("F", bound=Callable[..., Any])
@@ -240,6 +250,33 @@ def home() -> Any:
     return render_template("home.html", sections=current_app.extensions["syndic.nav"])
 
 
+# -- forms ------------------------------------------------------------------------------
+
+
+def form_values(names: Iterable[str]) -> dict[str, str]:
+    """The submitted values of ``names`` (stripped; missing ones as empty strings)."""
+    return {name: request.form.get(name, "").strip() for name in names}
+
+
+def non_empty(values: Mapping[str, str]) -> dict[str, str]:
+    """Drop empty fields, so that the schemas treat them as not given."""
+    return {k: v for k, v in values.items() if v != ""}
+
+
+def errors_of(exc: Exception) -> dict[str, list[str]]:
+    """Field → messages from a marshmallow ValidationError or a kernel AppError."""
+    from marshmallow import ValidationError
+
+    from config.errors import flatten_messages
+
+    if isinstance(exc, ValidationError):
+        return flatten_messages(exc.messages)
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return {k: list(v) for k, v in errors.items()}
+    return {"_form": [getattr(exc, "detail", str(exc))]}
+
+
 # -- navigation registry ----------------------------------------------------------------
 
 
@@ -279,6 +316,7 @@ def init_web(app: Flask) -> None:
     )
     babel.init_app(app, locale_selector=select_locale)
     app.extensions.setdefault("syndic.nav", [])
+    app.jinja_env.globals["csrf_token"] = csrf_token  # also inside imported macros
     app.register_blueprint(web_bp)
     register_nav(app, "web.home", lazy_gettext("Home"), order=0)
 

@@ -13,3 +13,6 @@ def init_app(app, api):  # noqa: ANN001, ANN201 - called by config.app
     register()
     for blp in routes.blueprints:
         api.register_blueprint(blp)
+    from servicedesk.pages import init_pages
+
+    init_pages(app)

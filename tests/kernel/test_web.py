@@ -174,6 +174,8 @@ def test_the_french_catalog_is_complete_and_compiled():
                 "-k",
                 "lazy_gettext",
                 "-k",
+                "_l",
+                "-k",
                 "N_",
                 "--no-location",
                 "-o",

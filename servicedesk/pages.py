@@ -1,0 +1,417 @@
+"""Pages for technicians: the queue, a ticket with its timeline, the new-ticket form,
+one-click transitions, quick time entries and the week's timesheet. They call the same
+services as the API; another tenant's ticket is a 404 page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from config.auth import User, current_actor
+from config.changelog import ChangeRecord
+from config.db import db, utcnow
+from config.errors import AppError
+from config.tenancy import Tenant, tenant_scope
+from config.web import errors_of, form_values, login_required, non_empty, register_nav
+from servicedesk import queries, services
+from servicedesk.models import Category, Comment, Ticket, TicketStatus, TimeEntry
+from servicedesk.schemas import CommentIn, TicketIn, TimeEntryIn
+from servicedesk.workflow import OPEN, next_states
+
+pages = Blueprint("sd_pages", __name__, template_folder="templates")
+
+STATUS_LABELS = {
+    "new": _l("new"),
+    "assigned": _l("assigned"),
+    "in_progress": _l("in progress"),
+    "pending": _l("pending"),
+    "solved": _l("solved"),
+    "closed": _l("closed"),
+    "cancelled": _l("cancelled"),
+}
+MOVE_LABELS = {
+    "assigned": _l("Assign"),
+    "in_progress": _l("Start"),
+    "pending": _l("Put on hold"),
+    "solved": _l("Solve"),
+    "closed": _l("Close"),
+    "cancelled": _l("Cancel"),
+}
+TYPE_LABELS = {"incident": _l("Incident"), "request": _l("Request")}
+CHANNEL_LABELS = {
+    "remote": _l("remote"),
+    "on_site": _l("on site"),
+    "posted": _l("posted"),
+    "hotline": _l("hotline"),
+}
+
+
+@pages.app_template_filter("safe_html")
+def safe_html(html: str) -> Markup:
+    """HTML from sources, sanitised, for display."""
+    return Markup(services.sanitize_html(html))  # noqa: S704 - sanitised by nh3 just above
+
+
+@pages.app_context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "status_labels": STATUS_LABELS,
+        "move_labels": MOVE_LABELS,
+        "type_labels": TYPE_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+    }
+
+
+TICKET_FIELDS = (
+    "tenant",
+    "type",
+    "title",
+    "description",
+    "urgency",
+    "impact",
+    "category",
+    "ci",
+    "assignee",
+    "requester_name",
+    "requester_email",
+)
+TIME_FIELDS = ("date", "minutes", "days", "activity", "pole", "channel", "note")
+
+
+def init_pages(app: Any) -> None:
+    app.register_blueprint(pages)
+    register_nav(app, "sd_pages.queue", _l("My queue"), order=10)
+    register_nav(app, "sd_pages.new_ticket", _l("New ticket"), order=11)
+    register_nav(app, "sd_pages.timesheet", _l("My timesheet"), order=12)
+
+
+def _local_today() -> dt.date:
+    return utcnow().astimezone(ZoneInfo(queries.current_rules().timezone)).date()
+
+
+# -- lookups for the forms ------------------------------------------------------------------
+
+
+def _tenant_options() -> list[tuple[str, str]]:
+    stmt = tenant_scope(select(Tenant).where(Tenant.active.is_(True)), current_actor()).order_by(
+        Tenant.name
+    )
+    return [(t.code, t.name) for t in db.session.execute(stmt).unique().scalars()]
+
+
+def _category_options() -> list[tuple[int, str]]:
+    stmt = (
+        select(Category.id, Category.path).where(Category.active.is_(True)).order_by(Category.path)
+    )
+    return [(i, p) for i, p in db.session.execute(stmt).all()]
+
+
+def _ci_options() -> list[tuple[str, str]]:
+    from cmdb.queries import visible_cis
+
+    stmt = visible_cis(current_actor())
+    return [
+        (ci.key, f"{ci.key} — {ci.name}") for ci in db.session.execute(stmt).unique().scalars()
+    ][:2000]
+
+
+def _assignees(tenant_id: int) -> list[tuple[str, str]]:
+    users = db.session.execute(
+        select(User).where(User.active.is_(True), User.role != "manager").order_by(User.username)
+    ).scalars()
+    return [
+        (u.username, u.full_name or u.username)
+        for u in users
+        if services.user_sees_tenant(u, tenant_id)
+    ]
+
+
+# -- the queue ------------------------------------------------------------------------------
+
+
+@pages.get("/tickets")
+@login_required
+def queue() -> Any:
+    """My queue: tickets assigned to me, then unassigned ones of my tenants; late ones first."""
+    actor = current_actor()
+    base = queries.tickets_select(actor).where(Ticket.status.in_([s.value for s in OPEN]))
+    order = (Ticket.sla_breached.desc(), Ticket.due_to_resolve_at.asc(), Ticket.id.asc())
+    mine = (
+        db.session.execute(
+            base.where(Ticket.assignee_id == actor.user_id).order_by(*order).limit(200)
+        )
+        .unique()
+        .scalars()
+        .all()
+    )
+    unassigned = (
+        db.session.execute(base.where(Ticket.assignee_id.is_(None)).order_by(*order).limit(200))
+        .unique()
+        .scalars()
+        .all()
+    )
+    return render_template("servicedesk/queue.html", mine=mine, unassigned=unassigned, now=utcnow())
+
+
+# -- a new ticket --------------------------------------------------------------------------
+
+
+def _ticket_body(values: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = non_empty(
+        {k: v for k, v in values.items() if not k.startswith("requester_")}
+    )
+    if values.get("requester_name") or values.get("requester_email"):
+        data["requester"] = non_empty(
+            {"name": values.get("requester_name", ""), "email": values.get("requester_email", "")}
+        )
+    return data
+
+
+@pages.route("/tickets/nouveau", methods=["GET", "POST"])
+@login_required
+def new_ticket() -> Any:
+    """Open a ticket (with a CI picker)."""
+    values = {name: "" for name in TICKET_FIELDS} | {
+        "type": "incident",
+        "urgency": "3",
+        "impact": "3",
+    }
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        values = form_values(TICKET_FIELDS)
+        try:
+            data = TicketIn().load(_ticket_body(values))
+            ticket = services.open_ticket(
+                data, actor=current_actor(), now=utcnow(), rules=queries.current_rules()
+            )
+            return redirect(url_for("sd_pages.ticket", ticket_id=ticket.id))
+        except (ValidationError, AppError) as exc:
+            if isinstance(exc, AppError) and exc.status not in (422, 400):
+                raise
+            errors, status = errors_of(exc), 422
+            db.session.rollback()
+    return render_template(
+        "servicedesk/ticket_new.html",
+        values=values,
+        errors=errors,
+        tenants=_tenant_options(),
+        categories=_category_options(),
+        cis=_ci_options(),
+    ), status
+
+
+# -- a ticket ---------------------------------------------------------------------------------
+
+
+def _timeline(ticket: Ticket) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for c in db.session.execute(select(Comment).where(Comment.ticket_id == ticket.id)).scalars():
+        items.append(
+            {
+                "at": c.created_at,
+                "kind": c.kind,
+                "who": c.author_name,
+                "text": c.body,
+                "private": c.private,
+            }
+        )
+    for e in (
+        db.session.execute(
+            select(TimeEntry).where(
+                TimeEntry.ticket_id == ticket.id, TimeEntry.deleted_at.is_(None)
+            )
+        )
+        .unique()
+        .scalars()
+    ):
+        items.append(
+            {
+                "at": e.created_at,
+                "kind": "time",
+                "who": e.user.username,
+                "minutes": e.minutes,
+                "activity": e.activity,
+                "date": e.date,
+                "text": e.note,
+            }
+        )
+    changes = db.session.execute(
+        select(ChangeRecord)
+        .where(ChangeRecord.object_type == "ticket", ChangeRecord.object_id == ticket.id)
+        .order_by(ChangeRecord.id)
+    ).scalars()
+    for ch in changes:
+        before, after = ch.before or {}, ch.after or {}
+        if ch.action == "create":
+            items.append(
+                {"at": ch.at, "kind": "opened", "who": ch.username, "to": after.get("status")}
+            )
+        elif before.get("status") != after.get("status"):
+            items.append(
+                {
+                    "at": ch.at,
+                    "kind": "status",
+                    "who": ch.username,
+                    "from": before.get("status"),
+                    "to": after.get("status"),
+                }
+            )
+    return sorted(items, key=lambda i: i["at"])
+
+
+def _show(
+    ticket: Ticket,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    form: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Any:
+    rules = queries.current_rules()
+    return render_template(
+        "servicedesk/ticket.html",
+        ticket=ticket,
+        timeline=_timeline(ticket),
+        moves=[s.value for s in next_states(ticket.status)],
+        assignees=_assignees(ticket.tenant_id),
+        activities=[(a.code, a.label) for a in rules.activities.values()],
+        poles=list(rules.poles.items()),
+        errors=errors or {},
+        form=form,
+        values=values or {"date": _local_today().isoformat(), "activity": "mco"},
+        now=utcnow(),
+    ), status
+
+
+@pages.get("/tickets/<int:ticket_id>")
+@login_required
+def ticket(ticket_id: int) -> Any:
+    """A ticket with its timeline and the forms to move it, comment, and log time."""
+    return _show(services.get_ticket(ticket_id, current_actor()))
+
+
+@pages.post("/tickets/<int:ticket_id>/etat")
+@login_required
+def move(ticket_id: int) -> Any:
+    """One-click transition (with the solution or the assignee when the move needs it)."""
+    actor = current_actor()
+    item = services.get_ticket(ticket_id, actor)
+    values = form_values(("to", "comment", "assignee"))
+    try:
+        to = TicketStatus(values["to"])
+        services.transition_ticket(
+            item,
+            to,
+            comment=values["comment"] or None,
+            assignee=values["assignee"] or None,
+            actor=actor,
+            now=utcnow(),
+            rules=queries.current_rules(),
+        )
+    except ValueError:
+        return _show(item, errors={"to": [str(_l("Unknown status."))]}, form="move", status=422)
+    except AppError as exc:
+        if exc.status not in (409, 422):
+            raise
+        db.session.rollback()
+        item = services.get_ticket(ticket_id, actor)
+        return _show(item, errors=errors_of(exc), form="move", values=values, status=exc.status)
+    return redirect(url_for("sd_pages.ticket", ticket_id=ticket_id))
+
+
+@pages.post("/tickets/<int:ticket_id>/commentaires")
+@login_required
+def comment(ticket_id: int) -> Any:
+    """Add a comment (public or private)."""
+    actor = current_actor()
+    item = services.get_ticket(ticket_id, actor)
+    body = request.form.get("body", "").strip()
+    try:
+        data = CommentIn().load({"body": body, "private": request.form.get("private") == "1"})
+        services.add_comment(item, data, actor=actor, now=utcnow())
+    except (ValidationError, AppError) as exc:
+        if isinstance(exc, AppError) and exc.status not in (400, 422):
+            raise
+        db.session.rollback()
+        return _show(
+            services.get_ticket(ticket_id, actor),
+            errors=errors_of(exc),
+            form="comment",
+            values={"body": body},
+            status=422,
+        )
+    return redirect(url_for("sd_pages.ticket", ticket_id=ticket_id) + "#suivi")
+
+
+@pages.post("/tickets/<int:ticket_id>/temps")
+@login_required
+def log_time(ticket_id: int) -> Any:
+    """Quick time entry on the ticket (minutes or days)."""
+    actor = current_actor()
+    item = services.get_ticket(ticket_id, actor)
+    values = form_values(TIME_FIELDS)
+    try:
+        data = TimeEntryIn().load({**non_empty(values), "ticket": item.id})
+        services.log_time(data, actor=actor, now=utcnow(), rules=queries.current_rules())
+    except (ValidationError, AppError) as exc:
+        if isinstance(exc, AppError) and exc.status not in (400, 403, 422):
+            raise
+        db.session.rollback()
+        return _show(
+            services.get_ticket(ticket_id, actor),
+            errors=errors_of(exc),
+            form="time",
+            values=values,
+            status=422,
+        )
+    return redirect(url_for("sd_pages.ticket", ticket_id=ticket_id) + "#temps")
+
+
+# -- my timesheet -------------------------------------------------------------------------------
+
+
+@pages.get("/temps")
+@login_required
+def timesheet() -> Any:
+    """My week: totals per day and per activity, and the entries."""
+    actor = current_actor()
+    rules = queries.current_rules()
+    try:
+        day = (
+            dt.date.fromisoformat(request.args.get("date", ""))
+            if request.args.get("date")
+            else _local_today()
+        )
+    except ValueError:
+        day = _local_today()
+    summary = queries.timesheet_summary(actor.user_id or 0, day, "week", actor, rules)
+    start, end = queries.period_bounds(day, "week")
+    entries = (
+        db.session.execute(
+            queries.time_entries_select(actor)
+            .where(
+                TimeEntry.user_id == actor.user_id, TimeEntry.date >= start, TimeEntry.date <= end
+            )
+            .order_by(TimeEntry.date, TimeEntry.id)
+        )
+        .unique()
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "servicedesk/timesheet.html",
+        summary=summary,
+        entries=entries,
+        previous=(start - dt.timedelta(days=7)).isoformat(),
+        next=(start + dt.timedelta(days=7)).isoformat(),
+        workday=rules.workday_minutes,
+        labels={a.code: a.label for a in rules.activities.values()},
+    )
