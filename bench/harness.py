@@ -126,11 +126,17 @@ def load(
     headers: dict[str, str] | None = None,
     method: str = "GET",
     body: str | None = None,
+    lua: str | None = None,
 ) -> float:
-    """Successful requests per second against ``url``, from a second process (wrk if installed)."""
+    """Successful requests per second against ``url``, from a second process (wrk if installed).
+
+    ``lua`` adds wrk Lua code (a ``request`` function) for requests that must differ.
+    """
     headers = headers or {}
     if shutil.which("wrk"):
-        return _wrk(url, seconds, connections, headers, method, body)
+        return _wrk(url, seconds, connections, headers, method, body, lua)
+    if lua:
+        raise RuntimeError("this benchmark needs wrk (apt-get install wrk)")
     return _pyload(url, seconds, connections, headers, method, body)
 
 
@@ -141,12 +147,14 @@ def _wrk(
     headers: dict[str, str],
     method: str,
     body: str | None,
+    lua: str | None = None,
 ) -> float:
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
     script.write(
         f'wrk.method = "{method}"\n'
         + (f"wrk.body = {json.dumps(body)}\n" if body is not None else "")
         + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+        + (lua or "")
         + "done = function(summary, latency, requests)\n"
         + '  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, summary.duration,'
         + " summary.errors.status + summary.errors.connect + summary.errors.read"

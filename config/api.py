@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import http
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask
@@ -120,6 +120,83 @@ class ProblemSchema(ma.Schema):
 _PAGE_SCHEMAS: dict[str, type[ma.Schema]] = {}
 
 
+def _value_dumper(name: str, field: fields.Field[Any]) -> Callable[[Any], Any]:
+    """One field's dump, with marshmallow's result, minus its per-value overhead for the
+    plain types (the others go through the field itself)."""
+    attr = field.attribute or name
+    plain: Callable[[Any], Any] | None = None
+    if type(field) is fields.String:
+        plain = str
+    elif type(field) is fields.Integer and not field.as_string:
+        plain = int
+    elif type(field) is fields.Float and not field.as_string:
+        plain = float
+    elif type(field) is fields.Boolean:
+        plain = bool
+    elif type(field) in (fields.AwareDateTime, fields.DateTime) and field.format in (None, "iso"):
+        plain = _isoformat
+    elif type(field) is fields.Date and field.format in (None, "iso"):
+        plain = _isoformat
+    elif type(field) is fields.Enum and field.by_value:
+        plain = _enum_value
+    if plain is None or "." in attr:
+        return lambda obj: field.serialize(name, obj)
+    convert = plain
+
+    def dump(obj: Any) -> Any:
+        value = getattr(obj, attr)
+        return None if value is None else convert(value)
+
+    return dump
+
+
+def _isoformat(value: Any) -> str:
+    return str(value.isoformat())
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+def fast_dumper(schema: ma.Schema) -> Callable[[Any], dict[str, Any]]:
+    """A function dumping one object exactly as ``schema.dump`` does, faster for lists."""
+    plan = [
+        (field.data_key or name, _value_dumper(name, field))
+        for name, field in schema.dump_fields.items()
+    ]
+
+    def dump(obj: Any) -> dict[str, Any]:
+        return {key: fn(obj) for key, fn in plan}
+
+    return dump
+
+
+class FastList(fields.List):
+    """``List(Nested(schema))`` for page results, dumped with :func:`fast_dumper`."""
+
+    def __init__(self, item: type[ma.Schema], **kwargs: Any) -> None:
+        super().__init__(fields.Nested(item), **kwargs)
+        self._item = item
+        self._dump: Callable[[Any], dict[str, Any]] | None = None
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        if value and isinstance(value[0], Mapping):  # plain dicts: marshmallow's own path
+            return super()._serialize(value, attr, obj, **kwargs)
+        if self._dump is None:
+            self._dump = fast_dumper(self._item())
+        out = [self._dump(item) for item in value]
+        if flask.current_app and flask.current_app.testing:
+            # Under test, every page also goes through marshmallow: both must agree.
+            slow = super()._serialize(value, attr, obj, **kwargs)
+            if out != slow:
+                raise AssertionError(
+                    f"fast dump differs from {self._item.__name__}: {out} != {slow}"
+                )
+        return out
+
+
 def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
     """``{count, next, previous, results: [item]}`` — one class per item schema."""
     name = f"{item.__name__.removesuffix('Out')}Page"
@@ -131,7 +208,7 @@ def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
                 "count": fields.Integer(required=True),
                 "next": fields.String(allow_none=True, required=True),
                 "previous": fields.String(allow_none=True, required=True),
-                "results": fields.List(fields.Nested(item), required=True),
+                "results": FastList(item, required=True),
             },
         )
     return _PAGE_SCHEMAS[name]

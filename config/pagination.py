@@ -26,6 +26,17 @@ def page_url(offset: int, limit: int) -> str:
     return f"{request.base_url}?{urlencode(params)}"
 
 
+def _count_statement(stmt: Select[Any]) -> Select[Any]:
+    """``SELECT count(*)`` of the rows of ``stmt``, counting primary keys only: the page's
+    computed columns (sums, sub-selects) and eager loads are not evaluated for every row."""
+    entity = stmt.column_descriptions[0].get("entity") if stmt.column_descriptions else None
+    inner = stmt.order_by(None)
+    if entity is not None:
+        keys = sa.inspect(entity).primary_key
+        inner = inner.with_only_columns(*keys, maintain_column_froms=True)
+    return sa.select(sa.func.count()).select_from(inner.subquery())
+
+
 def paginate(stmt: Select[Any], args: Mapping[str, Any], *, unique: bool = False) -> dict[str, Any]:
     """Run one page of ``stmt``: two statements (count and page) whatever the page size.
 
@@ -36,9 +47,7 @@ def paginate(stmt: Select[Any], args: Mapping[str, Any], *, unique: bool = False
         raise QueryNotOrdered("paginate() needs an ordered select")
     limit = int(args.get("limit", 50))
     offset = int(args.get("offset", 0))
-    count = db.session.execute(
-        sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
-    ).scalar_one()
+    count = db.session.execute(_count_statement(stmt)).scalar_one()
     result = db.session.execute(stmt.limit(limit).offset(offset))
     if unique:
         result = result.unique()

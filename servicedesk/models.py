@@ -163,7 +163,8 @@ class Ticket(SourceMixin, TimestampMixin, VersionedMixin, Model):
         CheckConstraint("urgency BETWEEN 1 AND 5", name="urgency_range"),
         CheckConstraint("impact BETWEEN 1 AND 5", name="impact_range"),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
-        Index("ix_tickets_tenant_status", "tenant_id", "status"),
+        # Lists filter by tenant and status and sort by opening time: one index does all three.
+        Index("ix_tickets_tenant_status_opened", "tenant_id", "status", "opened_at"),
     )
 
 

@@ -1035,7 +1035,9 @@ def soft_delete_external_tickets(
 
 def get_ticket(ticket_id: int, actor: Actor, *, deleted: bool = False) -> Ticket:
     """A ticket the actor sees (the trash only for admins asking for it), else NotFound."""
-    ticket = get_scoped(Ticket, ticket_id, actor)
+    from servicedesk.queries import ticket_load_options
+
+    ticket = get_scoped(Ticket, ticket_id, actor, options=ticket_load_options())
     if ticket.deleted_at is not None and not (deleted and actor.is_admin):
         raise NotFound(f"Ticket {ticket_id} not found.")
     return ticket
