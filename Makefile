@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint fuzz bench clean
+.PHONY: run test install lint fuzz bench clean translations browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,12 +24,28 @@ run: $(STAMP)
 	$(BIN)/syndic serve --bind 127.0.0.1:5000
 
 ## Run the whole test suite (SQLite; PostgreSQL too when SYNDIC_TEST_POSTGRES_URL is set).
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser journeys need Debian's chromium + chromium-driver and axe-core from npm; when
+# they cannot be installed the journeys are skipped and say why.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver (Debian packages)"; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } || \
+	    echo "could not install Chromium: the browser journeys will be skipped"; \
+	  else echo "Chromium is missing (apt-get install chromium chromium-driver): browser journeys skipped"; fi; \
+	fi
+	@test -d tests/browser/node_modules/axe-core || \
+	  npm ci --prefix tests/browser --no-audit --no-fund >/dev/null 2>&1 || \
+	  echo "could not install axe-core (npm): the browser journeys will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy config
 
 fuzz: $(STAMP)
 	SYNDIC_FUZZ=full $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)
@@ -39,3 +55,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+## Refresh the French catalog from the sources, then compile it (edit the .po in between).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k N_ --no-location --sort-output \
+	  -o config/translations/messages.pot config cmdb servicedesk connectors reporting
+	$(BIN)/pybabel update -i config/translations/messages.pot -d config/translations --no-fuzzy-matching
+	$(BIN)/python tools/translate_fr.py
+	$(BIN)/pybabel compile -d config/translations --statistics

@@ -91,10 +91,13 @@ class CIIn(InSchema):
     kind = fields.Enum(CIKind, by_value=True, required=True)
     code = fields.String(
         required=True,
-        validate=validate.Regexp(
-            CI_CODE_PATTERN,
-            error="Lowercase letters, digits, '.', '_' and '-'; 1-64 characters.",
-        ),
+        validate=[
+            validate.Length(1, 64),
+            validate.Regexp(
+                CI_CODE_PATTERN,
+                error="Lowercase letters, digits, '.', '_' and '-'; 1-64 characters.",
+            ),
+        ],
     )
     name = fields.String(required=True, validate=validate.Length(1, 200))
     tenant = code_field(allow_none=True, metadata={"description": "Tenant code; null = shared."})

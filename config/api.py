@@ -140,10 +140,13 @@ def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
 def code_field(**kwargs: Any) -> fields.String:
     """A natural code: lowercase slug, 1-64 characters."""
     return fields.String(
-        validate=validate.Regexp(
-            r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
-            error="Lowercase letters, digits and hyphens; 1-64 characters.",
-        ),
+        validate=[
+            validate.Length(1, 64),
+            validate.Regexp(
+                r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+                error="Lowercase letters, digits and hyphens; 1-64 characters.",
+            ),
+        ],
         **kwargs,
     )
 
@@ -178,6 +181,8 @@ def dict_keys_property(converter: Any, field: Any, **_kw: Any) -> dict[str, Any]
 def schema_name(schema: Any) -> str:
     """OpenAPI component names: the class name, ``…Patch`` for partial (PATCH) bodies."""
     cls = resolve_schema_cls(schema)
+    if isinstance(cls, list):  # a union of schemas (not used by syndic)
+        cls = cls[0]
     name: str = cls.__name__.removesuffix("Schema")
     if isinstance(schema, ma.Schema) and schema.partial:
         name += "Patch"
@@ -188,7 +193,7 @@ class Api(flask_smorest.Api):
     """flask-smorest Api answering problem+json and serving a post-processed OpenAPI."""
 
     ERROR_SCHEMA = ProblemSchema
-    DEFAULT_ERROR_RESPONSE_NAME = None  # type: ignore[assignment]
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault(
@@ -202,7 +207,7 @@ class Api(flask_smorest.Api):
         super()._init_spec(*args, **kwargs)
         self.ma_plugin.converter.add_attribute_function(dict_keys_property)
 
-    def handle_http_exception(self, error: HTTPException) -> flask.Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> flask.Response:
         return render_http_exception(error)
 
     def _register_responses(self) -> None:

@@ -16,6 +16,7 @@ from config.db import db, install_engine_tuning, utcnow
 from config.errors import AppError, register_error_handlers, render_app_error, request_id
 from config.extensions import make_api, migrate
 from config.settings import Settings
+from config.web import init_web
 
 __all__ = ["create_app"]
 
@@ -45,6 +46,7 @@ def create_app(
         app.instance_path = settings.instance_path
     app.extensions["syndic.settings"] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # UTF-8, not \u escapes
     app.url_map.converters["int"] = BoundedIntConverter
     app.url_map.strict_slashes = False
     app.config.from_mapping(settings.flask_config(app.instance_path))
@@ -77,6 +79,7 @@ def create_app(
     api.init_app(app)
     app.extensions["syndic.api"] = api
     register_error_handlers(app)
+    init_web(app)
     _install_request_hooks(app)
     _register_blueprints(app, api)
     return app

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from config.db import (
     ACTOR_KEY,
     EnumType,
+    Model,
     TimestampMixin,
     UTCDateTime,
     VersionedMixin,
@@ -123,7 +124,7 @@ user_tenants = sa.Table(
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,149}$")
 
 
-class User(TimestampMixin, VersionedMixin, db.Model):
+class User(TimestampMixin, VersionedMixin, Model):
     """A person (or integration) using syndic, with one role and a tenant binding."""
 
     __tablename__ = "users"
@@ -144,7 +145,7 @@ class User(TimestampMixin, VersionedMixin, db.Model):
     tokens: Mapped[list[Token]] = relationship(back_populates="user", lazy="raise")
 
 
-class Token(db.Model):
+class Token(Model):
     """An API token. Only its SHA-256 digest is stored; ``prefix`` identifies it in lists."""
 
     __tablename__ = "tokens"
@@ -167,7 +168,7 @@ class Token(db.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-class AuthThrottle(db.Model):
+class AuthThrottle(Model):
     """Failed authentication attempts per key (client address), in a fixed window.
 
     Kept in the database so that every gunicorn worker and every host shares the count.
@@ -416,6 +417,9 @@ def create_user(
 def update_user(user: User, changes: dict[str, Any], *, actor: Actor) -> User:
     """Apply a partial update (role, tenants, all_tenants, full_name, email, active, password)."""
     with transaction(actor=actor):
+        # Always touch the row: a change of tenants alone would not bump the version (the
+        # ETag, and the pages' sessions, which end when their user changes).
+        user.updated_at = utcnow()
         if "password" in changes:
             pw = changes.pop("password")
             user.password_hash = hash_password(pw) if pw else None

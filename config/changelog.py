@@ -3,7 +3,11 @@ session hook in the same transaction as the change (never by calls sprinkled in 
 
 A model takes part by declaring ``__object_type__`` (``"ticket"``, ``"ci"``...). Its columns
 are snapshotted, minus ``__changelog_exclude__`` (secrets); collections listed in
-``__changelog_relations__ = {"tenants": "code"}`` appear as lists of that attribute.
+``__changelog_relations__`` appear as lists of one attribute (``{"tenants": "code"}``) or of
+small records (``{"milestones": ("name", "due")}``). The entry belongs to the object's tenant
+(``__tenant_column__``) or to what ``__changelog_tenant__()`` returns (``RESTRICTED`` for
+objects of several tenants: only all-tenant actors read those). Setting ``deleted_at`` (a
+soft delete) is logged as a delete.
 The table is append-only: the API has no write route and a database trigger refuses
 UPDATE and DELETE.
 """
@@ -13,19 +17,19 @@ from __future__ import annotations
 import decimal
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import DDL, String, event, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import get_history
 
-from config.db import ACTOR_KEY, JSONType, UTCDateTime, db, utcnow
+from config.db import ACTOR_KEY, JSONType, Model, UTCDateTime, utcnow
 
-__all__ = ["ChangeRecord", "snapshot"]
+__all__ = ["RESTRICTED", "ChangeRecord", "snapshot"]
 
 
-class ChangeRecord(db.Model):
+class ChangeRecord(Model):
     """One entry of the change log (who, when, what, before, after)."""
 
     __tablename__ = "changes"
@@ -75,7 +79,8 @@ _APPEND_ONLY = {
 }
 for _dialect, _statements in _APPEND_ONLY.items():
     for _sql in _statements:
-        event.listen(ChangeRecord.__table__, "after_create", DDL(_sql).execute_if(dialect=_dialect))
+        _ddl = DDL(_sql).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
+        event.listen(ChangeRecord.__table__, "after_create", _ddl)
 
 
 # -- snapshots --------------------------------------------------------------------------
@@ -133,17 +138,30 @@ def snapshot(obj: Any, *, before: bool = False) -> dict[str, Any]:
         if row is not None:
             for key, value in zip(unknown, row, strict=True):
                 data[key] = _jsonable(value)
-    for rel, field in getattr(obj, "__changelog_relations__", {}).items():
+    for rel, spec in getattr(obj, "__changelog_relations__", {}).items():
         hist = get_history(obj, rel)
         if before and (hist.added or hist.deleted):
             items = list(hist.unchanged) + list(hist.deleted)
         else:
             items = list(getattr(obj, rel))
-        data[rel] = sorted(_jsonable(getattr(i, field)) for i in items)
+        if isinstance(spec, str):  # a list of one attribute (codes)
+            data[rel] = sorted(_jsonable(getattr(i, spec)) for i in items)
+        else:  # a list of small records
+            rows = [{f: _jsonable(getattr(i, f)) for f in spec} for i in items]
+            data[rel] = sorted(rows, key=lambda r: [str(v) for v in r.values()])
     return data
 
 
+# The tenant of a change that only all-tenant actors may read (an object of several
+# tenants: no single tenant column can say who else may see it).
+RESTRICTED = -1
+
+
 def _tenant_of(obj: Any, state: dict[str, Any] | None) -> int | None:
+    hook = getattr(obj, "__changelog_tenant__", None)
+    if hook is not None:
+        result: int | None = hook()
+        return result
     col = getattr(obj, "__tenant_column__", None)
     if col is None or state is None:
         return None
@@ -151,9 +169,18 @@ def _tenant_of(obj: Any, state: dict[str, Any] | None) -> int | None:
     return value if isinstance(value, int) else None
 
 
-# -- the session hook -------------------------------------------------------------------
+# -- the session hooks ------------------------------------------------------------------
+#
+# One entry per object and transaction, however many flushes the transaction makes: each
+# flush merges what it saw into an accumulator (first "before", last "after"), and the rows
+# are inserted just before the commit, in the same transaction. A savepoint that rolls back
+# (a failed record in a sync batch) restores the accumulator as it was when it began.
 
 _PENDING = "syndic.changelog.pending"
+_ROWS = "syndic.changelog.rows"
+_UNDO = "syndic.changelog.undo"
+
+Key = tuple[str, int]
 
 
 @event.listens_for(Session, "before_flush")
@@ -170,36 +197,126 @@ def _collect(session: Session, _ctx: Any, _instances: Any) -> None:
             pending.append(("delete", obj, snapshot(obj, before=True)))
 
 
+def _merge(
+    session: Session, rows: dict[Key, dict[str, Any]], key: Key, new: dict[str, Any]
+) -> None:
+    old = rows.get(key)
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        # Remember what this key was, to undo it if the savepoint rolls back.
+        undo = session.info.setdefault(_UNDO, {}).setdefault(savepoint, [])
+        undo.append((key, dict(old) if old is not None else None))
+    if old is None:
+        rows[key] = new
+        return
+    if old["action"] == "create":
+        if new["action"] == "delete":
+            del rows[key]  # created and deleted in one transaction: nothing happened
+        else:
+            old.update(after=new["after"], tenant_id=new["tenant_id"], obj=new["obj"])
+        return
+    # An update (or a delete) after an earlier update: keep the first "before".
+    old.update(action=new["action"], after=new["after"], tenant_id=new["tenant_id"], obj=new["obj"])
+
+
 @event.listens_for(Session, "after_flush")
-def _write(session: Session, _ctx: Any) -> None:
+def _accumulate(session: Session, _ctx: Any) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
+        return
+    rows: dict[Key, dict[str, Any]] = session.info.setdefault(_ROWS, {})
+    for action, obj, before in pending:
+        after = None if action == "delete" else snapshot(obj)
+        object_id = sa.inspect(obj).identity[0] if action == "delete" else obj.id
+        entry = {
+            "action": action,
+            "obj": obj,
+            "before": before,
+            "after": after,
+            "tenant_id": _tenant_of(obj, after if after is not None else before),
+        }
+        _merge(session, rows, (obj.__object_type__, object_id), entry)
+
+
+@event.listens_for(Session, "before_commit")
+def _write(session: Session) -> None:
+    if session.info.get(_PENDING) or session.new or session.dirty or session.deleted:
+        session.flush()
+    rows = session.info.pop(_ROWS, None)
+    if not rows:
         return
     from config.errors import request_id
 
     actor = session.info.get(ACTOR_KEY)
     now = utcnow()
-    rows = []
-    for action, obj, before in pending:
-        after = None if action == "delete" else snapshot(obj)
-        if action == "update" and after == before:
+    rid = request_id()
+    out = []
+    for (object_type, object_id), row in rows.items():
+        action, before, after = row["action"], row["before"], row["after"]
+        if action == "update" and before == after:
             continue
-        tenant = _tenant_of(obj, after if after is not None else before)
-        prev = _tenant_of(obj, before) if action == "update" else None
-        rows.append(
+        soft_delete = (
+            action == "update"
+            and before is not None
+            and after is not None
+            and before.get("deleted_at") is None
+            and after.get("deleted_at") is not None
+        )
+        if soft_delete:  # ``deleted_at`` set: a delete for the log's readers
+            action = "delete"
+        tenant = row["tenant_id"]
+        prev = _tenant_of(row["obj"], before) if action == "update" else None
+        out.append(
             {
                 "at": now,
                 "user_id": getattr(actor, "user_id", None),
                 "username": getattr(actor, "username", "system"),
                 "action": action,
-                "object_type": obj.__object_type__,
-                "object_id": sa.inspect(obj).identity[0] if action == "delete" else obj.id,
+                "object_type": object_type,
+                "object_id": object_id,
                 "tenant_id": tenant,
                 "prev_tenant_id": prev if prev != tenant else None,
                 "before": before,
                 "after": after,
-                "request_id": request_id() if request_id() != "-" else None,
+                "request_id": rid if rid != "-" else None,
             }
         )
-    if rows:
-        session.connection().execute(insert(ChangeRecord.__table__), rows)
+    if out:
+        session.connection().execute(insert(cast(sa.Table, ChangeRecord.__table__)), out)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        # The whole transaction is gone: so is everything it would have logged.
+        for key in (_ROWS, _PENDING, _UNDO):
+            session.info.pop(key, None)
+        return
+    # A savepoint rolled back (its after_transaction_end has already run): undo what was
+    # logged inside it.
+    if not previous_transaction.nested:
+        return  # an internal subtransaction: its enclosing transaction decides
+    undo = session.info.get(_UNDO, {}).pop(previous_transaction, [])
+    session.info.pop(_PENDING, None)
+    rows = session.info.get(_ROWS, {})
+    for key, previous in reversed(undo):
+        if previous is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = previous
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ends(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the root: nothing left to undo
+        session.info.pop(_UNDO, None)
+        return
+    if not transaction.nested:
+        return
+    parent = transaction.parent
+    undo = session.info.get(_UNDO, {}).get(transaction)
+    if undo and parent is not None and parent.nested:
+        # Released into an enclosing savepoint: its rollback must undo these too. (If this
+        # savepoint itself rolled back, after_soft_rollback undoes them first, and undoing
+        # again to the same earlier states is harmless.)
+        session.info[_UNDO].setdefault(parent, []).extend(undo)

@@ -257,7 +257,7 @@ def serve(bind: str, workers: int, timeout: int) -> None:
     """Serve syndic with gunicorn (sync workers)."""
     from gunicorn.app.base import BaseApplication
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -25,6 +25,7 @@ __all__ = [
     "Base",
     "EnumType",
     "JSONType",
+    "Model",
     "TimestampMixin",
     "UTCDateTime",
     "VersionedMixin",
@@ -51,6 +52,14 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+if TYPE_CHECKING:  # mypy cannot use the attribute ``db.Model`` as a base class
+
+    class Model(Base):
+        __abstract__ = True
+
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:
@@ -167,7 +176,7 @@ def _begin_immediate_if_idle(session: Session) -> None:
     conn = session.connection()
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
-        if raw is not None and not raw.in_transaction:  # type: ignore[attr-defined]
+        if raw is not None and not raw.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

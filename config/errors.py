@@ -168,7 +168,23 @@ def problem_response(
     return resp
 
 
+def _page() -> bool:
+    """True for browser pages, which get HTML error pages instead of problem+json."""
+    if not has_request_context():
+        return False
+    from config.web import is_page_request
+
+    return is_page_request()
+
+
 def render_app_error(err: AppError) -> Response:
+    if _page():
+        from config.web import render_error_page
+
+        resp = render_error_page(err.status, err.title, err.detail)
+        for key, value in err.headers.items():
+            resp.headers[key] = value
+        return resp
     resp = Response(json.dumps(err.to_problem()), status=err.status, mimetype=PROBLEM_JSON)
     for key, value in err.headers.items():
         resp.headers[key] = value
@@ -221,7 +237,14 @@ def render_http_exception(err: HTTPException) -> Response:
             for k, v in flatten_messages(loc_messages).items():
                 errors.setdefault(k, []).extend(v)
         if locations & {"query", "view_args", "path", "headers", "cookies"}:
-            bad = BadRequest("Invalid query parameters.", errors=errors)
+            # A repeated query parameter is one field for the caller: drop list indices.
+            query_errors: dict[str, list[str]] = {}
+            for key, msgs in errors.items():
+                name = ".".join(p for p in key.split(".") if not p.isdigit()) or key
+                query_errors.setdefault(name, []).extend(
+                    m for m in msgs if m not in query_errors.get(name, [])
+                )
+            bad = BadRequest("Invalid query parameters.", errors=query_errors)
             return render_app_error(_with_headers(bad, headers))
         return render_app_error(
             _with_headers(ValidationFailed("The request body is invalid.", errors=errors), headers)
@@ -234,6 +257,12 @@ def render_http_exception(err: HTTPException) -> Response:
     detail = err.description if isinstance(err.description, str) else None
     if code >= 500:
         return _internal_error(err)
+    if _page():
+        from config.web import render_error_page
+
+        resp = render_error_page(code, title, detail)
+        resp.headers.update(headers)
+        return resp
     return problem_response(code, title, detail, headers=headers)
 
 
@@ -245,6 +274,10 @@ def _with_headers(err: AppError, headers: Mapping[str, str]) -> AppError:
 def _internal_error(exc: BaseException) -> Response:
     rid = request_id()
     log.error("unhandled error, request_id=%s", rid, exc_info=exc)
+    if _page():
+        from config.web import render_error_page
+
+        return render_error_page(500, "Internal Server Error", f"Request id: {rid}")
     return problem_response(
         500,
         "Internal Server Error",

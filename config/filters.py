@@ -73,13 +73,13 @@ class Filter:
     ``many`` is true, else the single value.
     """
 
-    field: Callable[[], fields.Field]
+    field: Callable[[], fields.Field[Any]]
     apply: Callable[[Select[Any], Any], Select[Any]]
     many: bool = True
     description: str = ""
 
 
-def _field_for(column: sa.Column[Any]) -> fields.Field:
+def _field_for(column: sa.Column[Any]) -> fields.Field[Any]:
     t = column.type
     if isinstance(t, UTCDateTime | sa.DateTime):
         return UTCDateTimeField()

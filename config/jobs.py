@@ -19,14 +19,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from config.db import ACTOR_KEY, UTCDateTime, db, transaction, utcnow
+from config.db import ACTOR_KEY, Model, UTCDateTime, db, transaction, utcnow
 
 __all__ = [
     "JobRun",
@@ -76,7 +76,7 @@ def registry() -> dict[str, ScheduledJob]:
     return dict(_REGISTRY)
 
 
-class Lease(db.Model):
+class Lease(Model):
     """Who may act for a scheduler name, until when."""
 
     __tablename__ = "leases"
@@ -87,7 +87,7 @@ class Lease(db.Model):
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class JobRun(db.Model):
+class JobRun(Model):
     """One execution of a scheduled job."""
 
     __tablename__ = "job_runs"
@@ -111,7 +111,7 @@ def make_holder() -> str:
 
 def acquire_lease(holder: str, *, now: datetime, ttl: timedelta, name: str = DEFAULT_LEASE) -> bool:
     """Take or renew the lease; True if ``holder`` holds it until ``now + ttl``."""
-    table = Lease.__table__
+    table = cast(sa.Table, Lease.__table__)
     with transaction():
         result = db.session.execute(
             sa.update(table)
@@ -149,7 +149,7 @@ def _fence(session: Session) -> None:
     if not fence:
         return
     holder, name = fence
-    table = Lease.__table__
+    table = cast(sa.Table, Lease.__table__)
     stmt = sa.select(table.c.holder, table.c.expires_at).where(table.c.name == name)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -234,5 +234,5 @@ def build_scheduler(app: Flask, *, holder: str | None = None) -> Any:
             misfire_grace_time=60,
             **job.trigger_args,
         )
-    scheduler.syndic_holder = holder  # type: ignore[attr-defined]
+    scheduler.syndic_holder = holder
     return scheduler

@@ -369,9 +369,10 @@ class Tokens(MethodView):
         user = _get_user(actor.user_id or 0)
         if data.get("user") and data["user"] != user.username:
             require(actor, "tokens.manage")
-            user = db.session.execute(select(User).where(User.username == data["user"])).scalar()
-            if user is None:
+            other = db.session.execute(select(User).where(User.username == data["user"])).scalar()
+            if other is None:
                 raise ValidationFailed("Unknown user.", errors={"user": ["Unknown user."]})
+            user = other
         token, raw = create_token(
             user, data["name"], expires_days=data.get("expires_days"), now=utcnow(), actor=actor
         )

@@ -71,6 +71,8 @@ class Settings:
     max_body_bytes: int = ONE_MIB
     lease_ttl_seconds: int = 60
     token_max_days: int = 3650
+    # Session cookies only over HTTPS (browsers also send them to http://localhost).
+    cookie_secure: bool = True
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     # Domain sections (``[servicedesk]``, ``[cmdb]``, ``[reporting]``, ...), defaults merged in.
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -221,6 +223,7 @@ class Settings:
             "SECRET_KEY": self.resolved_secret_key(instance_path),
             "MAX_CONTENT_LENGTH": self.max_body_bytes,
             "MAX_FORM_MEMORY_SIZE": self.max_body_bytes,
+            "SESSION_COOKIE_SECURE": self.cookie_secure,
             "JSON_SORT_KEYS": False,
         }
 
@@ -250,6 +253,15 @@ def _deep_merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
 def _coerce(name: str, annotation: Any, value: Any) -> Any:
     kind = str(annotation)
     try:
+        if kind.startswith("bool"):
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
         if kind.startswith("int"):
             if isinstance(value, bool):
                 raise ValueError

@@ -19,7 +19,7 @@ from sqlalchemy import ForeignKey, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config.auth import Actor, require, user_tenants
-from config.db import EnumType, JSONType, TimestampMixin, VersionedMixin, db, transaction
+from config.db import EnumType, JSONType, Model, TimestampMixin, VersionedMixin, db, transaction
 from config.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
@@ -49,7 +49,7 @@ class TenantKind(enum.StrEnum):
     INTERNAL = "internal"
 
 
-class Tenant(TimestampMixin, VersionedMixin, db.Model):
+class Tenant(TimestampMixin, VersionedMixin, Model):
     """A member organisation of the syndicate (or the syndicate itself, kind ``internal``)."""
 
     __tablename__ = "tenants"

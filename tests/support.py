@@ -131,7 +131,7 @@ def _isolate() -> None:
 
     if has_app_context():
         db.session.remove()
-        for key in ("actor", "request_id"):
+        for key in list(g):
             g.pop(key, None)
 
 

@@ -1,0 +1,182 @@
+"""Time entries: the rules of the timesheet (every bad input of issue 4), days, summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from config.auth import SYSTEM, Role, create_user
+from servicedesk import services
+from servicedesk.models import TimeEntry
+from tests.api_mixins import covers
+from tests.support import assert_problem, assert_status
+
+
+@pytest.fixture()
+def tech(as_role, tenant_a):
+    return as_role("technician", tenants=[tenant_a], username="tech-a")
+
+
+def count(db) -> int:
+    db.session.remove()
+    return db.session.execute(sa.select(sa.func.count()).select_from(TimeEntry)).scalar_one()
+
+
+def body(**kw):
+    return {"tenant": "tenant-a", "date": "2021-03-04", "activity": "mco", **kw}
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (body(minutes=0), "minutes"),
+        (body(minutes=-30), "minutes"),
+        (body(minutes=1441), "minutes"),
+        (body(minutes=60, days=0.5), "days"),
+        (body(days=0), "days"),
+        (body(days=1.5), "days"),
+        (body(), "minutes"),
+        (body(minutes=60, activity="golf"), "activity"),
+        (body(minutes=60, pole="marketing"), "pole"),
+        (body(minutes=60, date="2021-02-30"), "date"),
+        (body(minutes=60, channel="pigeon"), "channel"),
+        (body(minutes=60, tenant="tenant-b"), "tenant"),
+        (body(minutes=60, project="nowhere"), "project"),
+        (body(minutes=60, ticket=987654), "ticket"),
+    ],
+)
+def test_bad_time_entries_are_refused_and_write_nothing(tech, db, payload, field):
+    problem = assert_problem(tech.post("/api/v1/time-entries", json=payload), 422)
+    assert field in problem["errors"], problem
+    assert count(db) == 0
+
+
+def test_days_are_converted_with_the_workday(tech):
+    resp = tech.post("/api/v1/time-entries", json=body(days=0.5))
+    assert_status(resp, 201)
+    assert resp.json["minutes"] == 210 and resp.json["days"] == 0.5  # 7 h workday
+
+
+def test_no_more_than_24_hours_a_day(tech, db):
+    assert_status(tech.post("/api/v1/time-entries", json=body(minutes=1000)), 201)
+    over = tech.post("/api/v1/time-entries", json=body(minutes=441))
+    assert "minutes" in assert_problem(over, 422, "invalid-time-entry")["errors"]
+    assert_status(tech.post("/api/v1/time-entries", json=body(minutes=440)), 201)
+    assert count(db) == 2
+
+
+def test_dates_beyond_tomorrow_are_refused(tech, today):
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    later = (today + dt.timedelta(days=2)).isoformat()
+    assert_status(tech.post("/api/v1/time-entries", json=body(minutes=30, date=tomorrow)), 201)
+    assert (
+        "date"
+        in assert_problem(
+            tech.post("/api/v1/time-entries", json=body(minutes=30, date=later)), 422
+        )["errors"]
+    )
+
+
+def test_the_ticket_and_the_project_must_serve_the_entry_tenant(
+    tech, admin, open_ticket, tenant_a, tenant_b, db
+):
+    ticket_b = open_ticket(tenant_b)
+    ticket_a = open_ticket(tenant_a)
+    resp = admin.post(
+        "/api/v1/time-entries", json=body(minutes=30, ticket=ticket_b.id, user="tech-a")
+    )
+    assert "ticket" in assert_problem(resp, 422)["errors"]
+    services.create_project(
+        {"code": "proj-b", "name": "B", "tenants": ["tenant-b"]},
+        actor=SYSTEM,
+        now=services.dt.datetime.now(services.dt.UTC),
+    )
+    resp = admin.post(
+        "/api/v1/time-entries", json=body(minutes=30, project="proj-b", user="tech-a")
+    )
+    assert "project" in assert_problem(resp, 422)["errors"]
+    ok = tech.post(
+        "/api/v1/time-entries",
+        json={"date": "2021-03-04", "activity": "mco", "minutes": 30, "ticket": ticket_a.id},
+    )
+    assert_status(ok, 201)
+    assert ok.json["tenant"] == "tenant-a"  # from the ticket
+    assert count(db) == 1
+
+
+def test_only_managers_log_time_for_others_of_the_same_tenants(
+    tech, as_role, tenant_a, tenant_b, db
+):
+    create_user("colleague", role=Role.TECHNICIAN, tenants=[tenant_a], actor=SYSTEM)
+    create_user("elsewhere", role=Role.TECHNICIAN, tenants=[tenant_b], actor=SYSTEM)
+    assert_problem(tech.post("/api/v1/time-entries", json=body(minutes=30, user="colleague")), 403)
+    manager = as_role("manager", tenants=[tenant_a])
+    assert_status(
+        manager.post("/api/v1/time-entries", json=body(minutes=30, user="colleague")), 201
+    )
+    resp = manager.post("/api/v1/time-entries", json=body(minutes=30, user="elsewhere"))
+    assert "user" in assert_problem(resp, 422)["errors"]
+    assert count(db) == 1
+
+
+def test_technicians_change_only_their_own_entries(tech, as_role, tenant_a, log_time):
+    other = as_role("technician", tenants=[tenant_a])
+    entry = log_time(other.user, tenant_a)
+    assert_problem(tech.patch(f"/api/v1/time-entries/{entry.id}", json={"minutes": 10}), 403)
+    assert_problem(tech.delete(f"/api/v1/time-entries/{entry.id}"), 403)
+    assert_status(other.patch(f"/api/v1/time-entries/{entry.id}", json={"minutes": 10}), 200)
+
+
+@covers("GET /api/v1/time-entries/summary")
+def test_week_summary_of_my_timesheet(tech, as_role, tenant_a, tenant_b, log_time, worker):
+    monday = dt.date(2021, 3, 1)
+    log_time(tech.user, tenant_a, date=monday, minutes=120)
+    log_time(tech.user, tenant_a, date=monday, minutes=60, activity="project")
+    log_time(tech.user, tenant_a, date=monday + dt.timedelta(days=2), minutes=420)
+    log_time(tech.user, tenant_a, date=monday + dt.timedelta(days=7), minutes=30)  # next week
+    resp = tech.get("/api/v1/time-entries/summary?period=week&date=2021-03-03")
+    assert_status(resp, 200)
+    week = resp.json
+    assert (week["from"], week["to"]) == ("2021-03-01", "2021-03-07")
+    assert [d["minutes"] for d in week["days"]] == [180, 0, 420, 0, 0, 0, 0]
+    assert week["total_minutes"] == 600 and week["total_days"] == pytest.approx(600 / 420, abs=1e-4)
+    assert {a["activity"]: a["minutes"] for a in week["activities"]} == {"mco": 540, "project": 60}
+    month = tech.get("/api/v1/time-entries/summary?period=month&date=2021-03-15").json
+    assert month["total_minutes"] == 630 and len(month["days"]) == 31
+    # another tenant's time never shows in a summary
+    log_time(worker, tenant_b, date=monday, minutes=300)
+    other = tech.get("/api/v1/time-entries/summary?period=week&date=2021-03-01&user=worker").json
+    assert other["total_minutes"] == 0
+    assert_problem(tech.get("/api/v1/time-entries/summary?period=year"), 400)
+
+
+def test_my_timesheet_view(tech, log_time, tenant_a):
+    log_time(tech.user, tenant_a, date=dt.date(2021, 3, 1))
+    log_time(tech.user, tenant_a, date=dt.date(2021, 2, 1))
+    resp = tech.get("/api/v1/time-entries?user=me&date__gte=2021-03-01")
+    assert resp.json["count"] == 1
+
+
+def test_synced_entries_cannot_be_deleted_here(tech, db, rules, open_ticket, tenant_a):
+    from config.db import utcnow
+
+    ticket = open_ticket(tenant_a)
+    services.upsert_external_ticket  # noqa: B018 - documented API used by connectors
+    _, entry = services.upsert_external_time_entry(
+        {
+            "user": "tech-a",
+            "tenant": "tenant-a",
+            "date": dt.date(2021, 3, 1),
+            "minutes": 30,
+            "activity": "mco",
+        },
+        source="glpi",
+        external_id="77",
+        actor=SYSTEM,
+        now=utcnow(),
+        rules=rules,
+    )
+    assert_problem(tech.delete(f"/api/v1/time-entries/{entry.id}"), 403)
+    assert ticket
