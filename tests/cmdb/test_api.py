@@ -428,3 +428,18 @@ def test_ci_out_fast_path_equals_the_declared_fields(make_ci, tenant_a):
     fast = CIOut().dump(cis, many=True)
     generic = [ma.Schema._serialize(CIOut(), ci) for ci in cis]
     assert fast == generic
+
+
+def test_a_ci_referenced_by_a_ticket_cannot_be_deleted(as_role, make_ci, relate, tenant_a):
+    host = make_ci("host:hv-1")
+    relate(make_ci("server:s1"), "runs_on", host)
+    tech = as_role("technician", tenants=[tenant_a])
+    ticket = tech.post(
+        "/api/v1/tickets",
+        json={"tenant": "tenant-a", "type": "incident", "title": "Hôte lent", "ci": "host:hv-1"},
+    )
+    assert_status(ticket, 201)
+    admin = as_role("admin")
+    problem = assert_problem(admin.delete(f"/api/v1/cis/{host.id}"), 409)
+    assert "retired" in problem["detail"]
+    assert count(CI) == 2 and count(Relation) == 1
