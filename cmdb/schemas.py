@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -18,6 +19,7 @@ from config.tenancy import Tenant
 
 KEY_PATTERN = r"^[a-z_]{2,20}:[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
 CI_CODE_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
+_KEY_RE = re.compile(KEY_PATTERN)
 
 
 class CIRef(fields.Field):
@@ -32,7 +34,7 @@ class CIRef(fields.Field):
             if not 0 < value < 2**31:
                 raise ma.ValidationError("Not a CI id.")
             return value
-        if isinstance(value, str) and validate.Regexp(KEY_PATTERN).regex.match(value):
+        if isinstance(value, str) and _KEY_RE.match(value):
             return value
         raise self.make_error("invalid")
 
