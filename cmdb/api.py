@@ -12,7 +12,7 @@ from flask import url_for
 from flask.views import MethodView
 from sqlalchemy import select
 
-from cmdb import services
+from cmdb import queries, services
 from cmdb.models import CI, Relation, Usage
 from cmdb.schemas import (
     CIFilter,
@@ -55,14 +55,22 @@ cis_blp = Blueprint(
 )
 
 
+# Query schemas are given as instances: webargs instantiates a schema class on every
+# request, deep-copying its fields (dozens here, one per filterable attribute).
+
+
 @cis_blp.route("")
 class CIs(MethodView):
-    @cis_blp.arguments(CIFilter.schema(), location="query", as_kwargs=False)
+    @cis_blp.arguments(CIFilter.schema()(), location="query", as_kwargs=False)
     @cis_blp.response(200, page_schema(CIOut))
     def get(self, args: dict[str, Any]) -> Any:
         """List the CIs the caller sees (shared ones and its tenants')."""
-        stmt = tenant_scope(select(CI), current_actor())
-        return paginate(CIFilter.apply(stmt, args), args)
+        actor = current_actor()
+        stmt = CIFilter.apply(tenant_scope(select(CI), actor), args)
+        # Counts are cached per graph version, except where filters name tenants (codes
+        # can change without touching the CMDB).
+        cacheable = not (args.get("tenant") or args.get("used_by"))
+        return queries.counted_page(stmt, args, actor=actor, cacheable=cacheable)
 
     @cis_blp.arguments(CIIn)
     @cis_blp.response(201, CIOut)
@@ -110,7 +118,7 @@ class CIByCode(MethodView):
 
 @cis_blp.route("/<int:ci_id>/tenants")
 class CITenants(MethodView):
-    @cis_blp.arguments(UsageFilter.schema(), location="query", as_kwargs=False)
+    @cis_blp.arguments(UsageFilter.schema()(), location="query", as_kwargs=False)
     @cis_blp.response(200, page_schema(UsageOut))
     def get(self, args: dict[str, Any], ci_id: int) -> Any:
         """List the tenants (the caller sees) using an application."""
@@ -176,7 +184,7 @@ relations_blp = Blueprint(
 
 @relations_blp.route("")
 class Relations(MethodView):
-    @relations_blp.arguments(RelationFilter.schema(), location="query", as_kwargs=False)
+    @relations_blp.arguments(RelationFilter.schema()(), location="query", as_kwargs=False)
     @relations_blp.response(200, page_schema(RelationOut))
     def get(self, args: dict[str, Any]) -> Any:
         """List the relations whose both ends the caller sees."""

@@ -14,7 +14,7 @@ failure, capacity on host failure, and plain inconsistencies.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -64,12 +64,13 @@ def _clusters(graph: CmdbGraph) -> list[int]:
 
 
 def false_redundancy(
-    graph: CmdbGraph, sets: Mapping[int, frozenset[int]] | None = None
+    graph: CmdbGraph, sets: Mapping[int, Set[int]] | None = None
 ) -> list[dict[str, Any]]:
     """Clusters with slack (``threshold ≥ 2``) that a single other CI still takes down."""
     clusters = [c for c in _clusters(graph) if graph.threshold(c) >= 2]
-    if sets is None:
-        sets = survival_sets(graph, keep=clusters)
+    found: Mapping[int, Set[int]] = (
+        sets if sets is not None else survival_sets(graph, keep=clusters)
+    )
     info = graph.info
     out = []
     for cluster in clusters:
@@ -78,7 +79,7 @@ def false_redundancy(
         culprits = sorted(
             (
                 x
-                for x in sets.get(cluster, ())
+                for x in found.get(cluster, ())
                 if x != cluster and not (info[x].kind == "cluster" and graph.threshold(x) >= 2)
             ),
             key=lambda x: info[x].key,
@@ -136,7 +137,7 @@ def double_points_of_failure(
     truncated = False
     for cluster in clusters:
         needed = graph.threshold(cluster)
-        own = sets.get(cluster, frozenset())
+        own: Set[int] = sets.get(cluster, frozenset())
         counts: Counter[int] = Counter()
         for member in members_of[cluster]:
             counts.update(x for x in sets.get(member, ()) if info[x].kind in INFRASTRUCTURE)

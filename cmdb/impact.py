@@ -16,8 +16,10 @@ The module takes plain rows in and gives plain data out; no Flask, no database.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +45,23 @@ APPLICATION = "application"
 
 # One read-only attribute dict per relation type, shared by every edge of that type: the
 # graph then costs less memory than networkx's own build (one fresh dict per edge).
-_EDGE_DATA: dict[str, dict[str, str]] = {}
+_EDGE_DATA: dict[str, dict[str, str]] = {
+    t: {"type": t} for t in ("runs_on", "member_of", "located_in", "depends_on", "hosted_on")
+}
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building big acyclic structures: the
+    hundreds of thousands of dicts, lists and sets created here would otherwise trigger
+    collections that traverse all of them again and again (it doubled the build time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _edge_data(rel_type: str) -> dict[str, str]:
@@ -67,7 +85,8 @@ class NodeInfo:
 
 @dataclass
 class CmdbGraph:
-    """The CMDB as a graph, plus per-CI facts and who uses which application."""
+    """The CMDB as a graph, plus per-CI facts, who uses which application, and the
+    propagation index the analyses walk (live CIs only, built with the graph)."""
 
     g: nx.DiGraph
     info: dict[int, NodeInfo]
@@ -77,6 +96,12 @@ class CmdbGraph:
     # cluster id → number of live members
     live_members: dict[int, int]
     token: str = ""
+    # live CI → live CIs that fail when it fails (sources of its propagating relations)
+    dependents: dict[int, list[int]] = field(default_factory=dict)
+    # live CI → live clusters it is a member of
+    clusters_of: dict[int, list[int]] = field(default_factory=dict)
+    # live CI → how many live CIs it needs (propagating targets, plus members if a cluster)
+    needs: dict[int, int] = field(default_factory=dict)
 
     def is_live(self, node: int) -> bool:
         return self.info[node].status not in INACTIVE
@@ -104,38 +129,59 @@ def build_graph(
     ``usage_rows``: ``(application_id, tenant_id, tenant_code)``.
     Enum values may be given as strings or ``str`` enums.
     """
+    with _no_gc():
+        return _build_graph(ci_rows, relation_rows, usage_rows, token)
+
+
+def _build_graph(
+    ci_rows: Iterable[Sequence[Any]],
+    relation_rows: Iterable[Sequence[Any]],
+    usage_rows: Iterable[Sequence[Any]],
+    token: str,
+) -> CmdbGraph:
     info: dict[int, NodeInfo] = {}
     ids: dict[str, int] = {}
-    succ: dict[int, dict[int, dict[str, str]]] = {}
-    pred: dict[int, dict[int, dict[str, str]]] = {}
-    nodes: dict[int, dict[str, Any]] = {}
-    for row in ci_rows:
-        node, kind, code, name, status, tenant_id, min_healthy = row[:7]
+    live: set[int] = set()
+    for node, kind, code, name, status, tenant_id, min_healthy in ci_rows:
         kind, status = str(kind), str(status)
         key = f"{kind}:{code}"
         info[node] = NodeInfo(key, kind, name, status, tenant_id, int(min_healthy or 1))
         ids[key] = node
-        succ[node] = {}
-        pred[node] = {}
-        nodes[node] = {}
+        if status not in INACTIVE:
+            live.add(node)
+    succ: dict[int, dict[int, dict[str, str]]] = {n: {} for n in info}
+    pred: dict[int, dict[int, dict[str, str]]] = {n: {} for n in info}
+    dependents: dict[int, list[int]] = {n: [] for n in live}
+    needs: dict[int, int] = dict.fromkeys(live, 0)
+    clusters_of: dict[int, list[int]] = {}
     live_members: dict[int, int] = {}
+    edge_data = _EDGE_DATA
     for source, target, rel_type in relation_rows:
-        rel_type = str(rel_type)
-        previous = succ[source].get(target)
-        if previous is not None:
+        targets = succ[source]
+        if target in targets:
             # Two relations of different types between the same CIs: one edge, both types
             # (both propagate: member_of plus another type would be a refused cycle).
-            rel_type = ",".join(sorted(set(previous["type"].split(",")) | {rel_type}))
-        data = _edge_data(rel_type)
-        succ[source][target] = data
+            combined = set(targets[target]["type"].split(",")) | {str(rel_type)}
+            data = _edge_data(",".join(sorted(combined)))
+            targets[target] = data
+            pred[target][source] = data
+            continue
+        data = edge_data.get(rel_type) or _edge_data(str(rel_type))
+        targets[target] = data
         pred[target][source] = data
-        if rel_type == MEMBER_OF and info[source].status not in INACTIVE:
-            live_members[target] = live_members.get(target, 0) + 1
+        if source in live and target in live:
+            if rel_type == MEMBER_OF:
+                clusters_of.setdefault(source, []).append(target)
+                live_members[target] = live_members.get(target, 0) + 1
+                needs[target] += 1
+            else:
+                dependents[target].append(source)
+                needs[source] += 1
     # Fill networkx's own adjacency structures directly (the public add_edges_from does
     # the same with a fresh attribute dict per edge and per-call checks); the result is
     # an ordinary DiGraph (tests compare it with networkx's build).
     g = nx.DiGraph()
-    g._node = nodes  # noqa: SLF001
+    g._node = {n: {} for n in info}  # noqa: SLF001
     g._adj = succ  # noqa: SLF001  (sets _succ too)
     g._pred = pred  # noqa: SLF001
     users: dict[int, list[tuple[int, str]]] = {}
@@ -143,7 +189,7 @@ def build_graph(
         users.setdefault(app, []).append((tenant_id, tenant_code))
     for lst in users.values():
         lst.sort(key=lambda t: t[1])
-    return CmdbGraph(g, info, ids, users, live_members, token)
+    return CmdbGraph(g, info, ids, users, live_members, token, dependents, clusters_of, needs)
 
 
 # -- propagation ----------------------------------------------------------------------------
@@ -154,16 +200,14 @@ class Impact:
     """The outcome of failing some CIs.
 
     ``down`` maps each CI that stops (the failed ones excluded) to the down CIs that
-    directly caused it; ``degraded`` maps clusters that lost members but stay up to
-    ``(members_down, live_members, min_healthy)``; ``parent`` is the first cause of each
-    down CI (to rebuild one path from a failed CI); ``level`` the hop count from it.
+    directly caused it, the first one first (following first causes back leads to a
+    failed CI: one path); ``degraded`` maps clusters that lost members but stay up to
+    ``(members_down, live_members, min_healthy)``.
     """
 
     failed: list[int]
     down: dict[int, list[int]] = field(default_factory=dict)
     degraded: dict[int, tuple[int, int, int]] = field(default_factory=dict)
-    parent: dict[int, int] = field(default_factory=dict)
-    level: dict[int, int] = field(default_factory=dict)
 
     def down_applications(self, graph: CmdbGraph) -> list[int]:
         return [n for n in self.down if graph.info[n].kind == APPLICATION] + [
@@ -172,72 +216,66 @@ class Impact:
 
     def path_to(self, node: int) -> list[int]:
         path = [node]
-        while path[-1] in self.parent:
-            path.append(self.parent[path[-1]])
+        while path[-1] in self.down:
+            path.append(self.down[path[-1]][0])
         return path[::-1]
 
 
 def analyse(graph: CmdbGraph, failed: Iterable[int], *, depth: int | None = None) -> Impact:
-    """Fail ``failed`` at once and propagate (breadth-first, each edge looked at once).
+    """Fail ``failed`` at once and propagate (breadth-first, each relation looked at once).
 
     ``depth`` limits the propagation to that many relation hops from the failed CIs
     (None: everything that fails). Unknown ids raise KeyError.
     """
     info = graph.info
-    pred = graph.g._pred  # noqa: SLF001 - read-only use of networkx's adjacency
-    succ = graph.g._succ  # noqa: SLF001
     failed_list = list(dict.fromkeys(failed))
     for node in failed_list:
         if node not in info:
             raise KeyError(node)
-    impact = Impact(failed=failed_list)
-    down = impact.down
-    parent = impact.parent
-    level = impact.level
-    is_down: set[int] = set(failed_list)
+    dependents = graph.dependents
+    clusters_of = graph.clusters_of
+    down: dict[int, list[int]] = {}
+    seen: set[int] = set(failed_list)
     members_down: dict[int, list[int]] = {}
-    queue: deque[int] = deque()
-    for node in failed_list:
-        level[node] = 0
-        queue.append(node)
-
-    def fail(node: int, cause: int, at: int) -> None:
-        is_down.add(node)
-        down[node] = [cause]
-        parent[node] = cause
-        level[node] = at
-        queue.append(node)
-
+    queue: deque[int] = deque(failed_list)
+    level: dict[int, int] = dict.fromkeys(failed_list, 0)
+    limited = depth is not None
+    popleft, push = queue.popleft, queue.append
     while queue:
-        node = queue.popleft()
-        at = level[node]
-        if depth is not None and at >= depth:
-            continue
-        if info[node].status in INACTIVE:
-            continue  # carries no load: nothing depends on it in practice
-        for source, data in pred[node].items():
-            if data["type"] == MEMBER_OF or info[source].status in INACTIVE:
+        node = popleft()
+        if limited:
+            at = level[node] + 1
+            if at > depth:  # type: ignore[operator]
                 continue
-            if source in is_down:
+        for source in dependents.get(node, ()):
+            if source in seen:
                 causes = down.get(source)
                 if causes is not None and node not in causes:
                     causes.append(node)
                 continue
-            fail(source, node, at + 1)
-        for target, data in succ[node].items():
-            if data["type"] != MEMBER_OF or info[target].status in INACTIVE:
-                continue
-            lost = members_down.setdefault(target, [])
+            seen.add(source)
+            down[source] = [node]
+            if limited:
+                level[source] = at
+            push(source)
+        for cluster in clusters_of.get(node, ()):
+            lost = members_down.get(cluster)
+            if lost is None:
+                lost = members_down[cluster] = []
             lost.append(node)
-            if target in is_down:
-                causes = down.get(target)
+            if cluster in seen:
+                causes = down.get(cluster)
                 if causes is not None and node not in causes:
                     causes.append(node)
-            elif len(lost) >= graph.threshold(target):
-                fail(target, node, at + 1)
-                down[target] = list(lost)
+            elif len(lost) >= graph.threshold(cluster):
+                seen.add(cluster)
+                down[cluster] = [node, *(m for m in lost if m != node)]
+                if limited:
+                    level[cluster] = at
+                push(cluster)
+    impact = Impact(failed=failed_list, down=down)
     for cluster, lost in members_down.items():
-        if cluster not in is_down:
+        if cluster not in seen:
             impact.degraded[cluster] = (
                 len(lost),
                 graph.live_members.get(cluster, 0),
@@ -327,117 +365,163 @@ def impact_document(
 # -- single points of failure ---------------------------------------------------------------
 
 
-def _dependency_order(graph: CmdbGraph) -> tuple[list[int], dict[int, int]]:
-    """Live CIs ordered so that each comes after everything it depends on (its
-    propagating targets and, for a cluster, its members); plus, for each CI, how many
-    CIs depend on it (to free memory early)."""
-    info = graph.info
-    pred = graph.g._pred  # noqa: SLF001
-    succ = graph.g._succ  # noqa: SLF001
-    waiting: dict[int, int] = {}
-    ready: deque[int] = deque()
-    dependents: dict[int, int] = {}
-    for node, node_info in info.items():
-        if node_info.status in INACTIVE:
-            continue
-        count = 0
-        for target, data in succ[node].items():
-            if data["type"] != MEMBER_OF and info[target].status not in INACTIVE:
-                count += 1
-        for source, data in pred[node].items():
-            if data["type"] == MEMBER_OF and info[source].status not in INACTIVE:
-                count += 1
-        waiting[node] = count
-        if count == 0:
-            ready.append(node)
-    order: list[int] = []
-    while ready:
-        node = ready.popleft()
-        order.append(node)
-        users = 0
-        for source, data in pred[node].items():
-            if data["type"] != MEMBER_OF and source in waiting:
-                users += 1
-                waiting[source] -= 1
-                if waiting[source] == 0:
-                    ready.append(source)
-        for target, data in succ[node].items():
-            if data["type"] == MEMBER_OF and target in waiting:
-                users += 1
-                waiting[target] -= 1
-                if waiting[target] == 0:
-                    ready.append(target)
-        dependents[node] = users
-    if len(order) != len(waiting):  # pragma: no cover - the services refuse cycles
-        raise ValueError("the dependency graph has a cycle")
-    return order, dependents
-
-
-def survival_sets(graph: CmdbGraph, keep: Iterable[int] = ()) -> dict[int, frozenset[int]]:
+def survival_sets(
+    graph: CmdbGraph, keep: Iterable[int] = (), *, within: set[int] | None = None
+) -> dict[int, set[int]]:
     """For each CI in ``keep`` (default: every application), the set of CIs whose single
     failure makes it fail (itself included).
 
-    Computed bottom-up once for the whole graph: a CI fails with any of its propagating
-    targets, and a cluster fails with any CI that fails at least ``threshold`` of its
-    members. Sets are freed as soon as nothing above needs them.
+    One bottom-up pass (Kahn's order: a CI once everything it needs is done): a CI fails
+    with any CI that fails one of its propagating targets, and a cluster with any CI that
+    fails at least ``threshold`` of its members. Each finished set is pushed into the sets
+    of the CIs that need it, then dropped unless kept. ``within`` restricts the pass to a
+    set of CIs closed under "needs" (see ``_needed_by``).
     """
+    with _no_gc():
+        return _survival_sets(graph, keep, within)
+
+
+def _survival_sets(
+    graph: CmdbGraph, keep: Iterable[int], within: set[int] | None
+) -> dict[int, set[int]]:
     info = graph.info
-    pred = graph.g._pred  # noqa: SLF001
-    succ = graph.g._succ  # noqa: SLF001
-    keep_set = set(keep) if keep else {n for n, i in info.items() if i.kind == APPLICATION}
-    order, dependents = _dependency_order(graph)
-    sets: dict[int, frozenset[int] | set[int]] = {}
-    remaining = dict(dependents)
-    result: dict[int, frozenset[int]] = {}
-
-    def release(node: int) -> None:
-        remaining[node] -= 1
-        if remaining[node] == 0 and node not in keep_set:
-            sets.pop(node, None)
-
-    for node in order:
-        own: set[int] = {node}
-        used: list[int] = []
-        for target, data in succ[node].items():
-            if data["type"] != MEMBER_OF and target in sets:
-                own |= sets[target]
-                used.append(target)
-        members = [
-            source
-            for source, data in pred[node].items()
-            if data["type"] == MEMBER_OF and source in sets
-        ]
-        if members:
+    scope = graph.needs.keys() if within is None else within
+    keep_set = set(keep) or {n for n in scope if info[n].kind == APPLICATION}
+    dependents = graph.dependents
+    clusters_of = graph.clusters_of
+    waiting = {n: graph.needs[n] for n in scope}
+    acc: dict[int, set[int]] = {}
+    counts: dict[int, Counter[int]] = {}
+    result: dict[int, set[int]] = {}
+    ready = deque(n for n, w in waiting.items() if w == 0)
+    done = 0
+    while ready:
+        node = ready.popleft()
+        done += 1
+        own = acc.pop(node, None)
+        if own is None:
+            own = {node}
+        else:
+            own.add(node)
+        tally = counts.pop(node, None)
+        if tally is not None:
             needed = graph.threshold(node)
-            if needed == 1:
-                for member in members:
-                    own |= sets[member]
-            elif needed <= len(members):
-                counts: Counter[int] = Counter()
-                for member in members:
-                    counts.update(sets[member])
-                own.update(x for x, c in counts.items() if c >= needed)
-            used.extend(members)
-        sets[node] = own
+            own.update(x for x, c in tally.items() if c >= needed)
         if node in keep_set:
-            result[node] = frozenset(own)
-        for dep in used:
-            release(dep)
-        if remaining.get(node, 0) == 0 and node not in keep_set:
-            sets.pop(node, None)
+            result[node] = own  # never changed again: pushed sets are copied or merged
+        for dep in dependents[node]:
+            if dep not in waiting:
+                continue
+            into = acc.get(dep)
+            if into is None:
+                acc[dep] = set(own)
+            else:
+                into |= own
+            waiting[dep] -= 1
+            if waiting[dep] == 0:
+                ready.append(dep)
+        for cluster in clusters_of.get(node, ()):
+            if cluster not in waiting:
+                continue
+            tally = counts.get(cluster)
+            if tally is None:
+                tally = counts[cluster] = Counter()
+            tally.update(own)
+            waiting[cluster] -= 1
+            if waiting[cluster] == 0:
+                ready.append(cluster)
+    if done != len(waiting):  # pragma: no cover - the services refuse cycles
+        raise ValueError("the dependency graph has a cycle")
     return result
+
+
+def _members_of(graph: CmdbGraph) -> dict[int, list[int]]:
+    members: dict[int, list[int]] = {}
+    for member, clusters in graph.clusters_of.items():
+        for cluster in clusters:
+            members.setdefault(cluster, []).append(member)
+    return members
+
+
+def _needed_by(graph: CmdbGraph, roots: Iterable[int], members: dict[int, list[int]]) -> set[int]:
+    """``roots`` and every live CI they need, transitively (propagating targets, and the
+    members of the clusters among them)."""
+    info = graph.info
+    succ = graph.g._succ  # noqa: SLF001
+    seen = set(roots)
+    stack = list(seen)
+    while stack:
+        node = stack.pop()
+        nexts = [
+            t
+            for t, d in succ[node].items()
+            if d["type"] != MEMBER_OF and info[t].status not in INACTIVE
+        ]
+        nexts += members.get(node, ())
+        for other in nexts:
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return seen
+
+
+def _bottom_up_order(graph: CmdbGraph) -> list[int]:
+    waiting = dict(graph.needs)
+    dependents, clusters_of = graph.dependents, graph.clusters_of
+    order = [n for n, w in waiting.items() if w == 0]
+    for node in order:  # grows while iterating: Kahn's algorithm
+        for dep in dependents[node]:
+            waiting[dep] -= 1
+            if waiting[dep] == 0:
+                order.append(dep)
+        for cluster in clusters_of.get(node, ()):
+            waiting[cluster] -= 1
+            if waiting[cluster] == 0:
+                order.append(cluster)
+    if len(order) != len(waiting):  # pragma: no cover - the services refuse cycles
+        raise ValueError("the dependency graph has a cycle")
+    return order
 
 
 def single_points_of_failure(graph: CmdbGraph) -> dict[int, list[int]]:
     """``{ci: [applications]}``: every CI but applications whose single failure makes at
-    least one application fail."""
+    least one application fail.
+
+    Top-down: the applications a CI takes down are those its dependents take down, plus
+    those of the clusters it takes down on its own (it fails at least ``threshold`` of
+    their members). Only that last question needs the bottom-up survival sets, and only
+    for what lies under cluster members; the rest is set unions, in one pass from the
+    applications down.
+    """
     info = graph.info
-    spof: dict[int, list[int]] = {}
-    for app, fails_with in survival_sets(graph).items():
-        for node in fails_with:
-            if node != app and info[node].kind != APPLICATION:
-                spof.setdefault(node, []).append(app)
-    return spof
+    with _no_gc():
+        members = _members_of(graph)
+        all_members = {m for ms in members.values() for m in ms}
+        sets = _survival_sets(graph, all_members or {-1}, _needed_by(graph, all_members, members))
+        takes_down: dict[int, list[int]] = {}  # CI → clusters it fails on its own
+        for cluster, ms in members.items():
+            counts: Counter[int] = Counter()
+            for m in ms:
+                counts.update(sets[m])
+            needed = graph.threshold(cluster)
+            for x, c in counts.items():
+                if c >= needed:
+                    takes_down.setdefault(x, []).append(cluster)
+        dependents = graph.dependents
+        apps_of: dict[int, set[int]] = {}
+        for node in reversed(_bottom_up_order(graph)):
+            acc = {node} if info[node].kind == APPLICATION else set()
+            for dep in dependents[node]:
+                above = apps_of.get(dep)
+                if above:
+                    acc |= above
+            for cluster in takes_down.get(node, ()):
+                above = apps_of.get(cluster)
+                if above:
+                    acc |= above
+            if acc:
+                apps_of[node] = acc
+        return {n: list(a) for n, a in apps_of.items() if info[n].kind != APPLICATION}
 
 
 def spof_document(

@@ -102,6 +102,19 @@ class CI(TimestampMixin, VersionedMixin, db.Model):
 
     __table_args__ = (UniqueConstraint("kind", "code"),)
 
+    @classmethod
+    def __tenant_scope__(cls, stmt: sa.Select[Any], actor: Any) -> sa.Select[Any]:
+        """Shared CIs and those of the actor's tenants, as one expression on the tenant
+        column: written ``coalesce(tenant_id, 0) IN (0, ids...)`` rather than ``IS NULL OR
+        IN``, so that no index on ``tenant_id`` tempts the planner and a list page walks
+        the ``(kind, code)`` index in list order instead of sorting every visible CI."""
+        from config.tenancy import visible_tenant_ids
+
+        ids = visible_tenant_ids(actor)
+        if ids is None:
+            return stmt
+        return stmt.where(sa.func.coalesce(cls.tenant_id, 0).in_([0, *sorted(ids)]))
+
     @property
     def key(self) -> str:
         """The global key ``kind:code`` (``host:hv-ivry-03``)."""

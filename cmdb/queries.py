@@ -6,19 +6,20 @@ never ``cmdb.api`` or ``cmdb.schemas``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from cmdb.models import CI, CIKind, Usage
+from cmdb.models import CI, CIKind, Relation, Usage
 from config.auth import Actor
 from config.db import db
 from config.tenancy import Tenant, tenant_scope
 
 __all__ = [
     "application_domain",
+    "counted_page",
     "application_domains",
     "applications_used_by",
     "ci_domain_column",
@@ -83,35 +84,42 @@ def applications_used_by(tenant_codes: Iterable[str], actor: Actor) -> list[CI]:
     return list(db.session.execute(stmt).scalars())
 
 
+def _raw_rows(stmt: sa.Select[Any]) -> list[Any]:
+    """Run a constant select straight on the driver's cursor: plain tuples, no per-row
+    result processing (at 300k rows it would cost more than building the graph)."""
+    conn = db.session.connection()
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def graph_rows() -> tuple[list[Any], list[Any], list[Any]]:
     """The whole graph as plain rows, in three bulk statements (never one per node):
     CIs ``(id, kind, code, name, status, tenant_id, min_healthy)``, relations
     ``(source_id, target_id, type)`` and usage ``(ci_id, tenant_id, tenant_code)``.
-
-    Enum columns are read as plain strings, and the relations (the biggest table) straight
-    from the driver's cursor: at 300k rows, per-row result processing would dominate."""
-    table = CI.__table__
-    ci_rows = db.session.execute(
+    Enum columns come back as their string values."""
+    cis, rels, usage = CI.__table__, Relation.__table__, Usage.__table__
+    ci_rows = _raw_rows(
         select(
-            table.c.id,
-            sa.type_coerce(table.c.kind, sa.String()),
-            table.c.code,
-            table.c.name,
-            sa.type_coerce(table.c.status, sa.String()),
-            table.c.tenant_id,
+            cis.c.id,
+            cis.c.kind,
+            cis.c.code,
+            cis.c.name,
+            cis.c.status,
+            cis.c.tenant_id,
             CI.attributes["min_healthy"].as_integer(),
         )
-    ).all()
-    conn = db.session.connection()
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute("SELECT source_id, target_id, type FROM relations")
-        rel_rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    usage_rows = db.session.execute(
-        select(Usage.ci_id, Usage.tenant_id, Tenant.code).join(Tenant, Tenant.id == Usage.tenant_id)
-    ).all()
+    )
+    rel_rows = _raw_rows(select(rels.c.source_id, rels.c.target_id, rels.c.type))
+    usage_rows = _raw_rows(
+        select(usage.c.ci_id, usage.c.tenant_id, Tenant.code).join(
+            Tenant, Tenant.id == usage.c.tenant_id
+        )
+    )
     return ci_rows, rel_rows, usage_rows
 
 
@@ -129,3 +137,61 @@ def capacity_rows() -> list[Any]:
         CI.attributes["memory_gb"].as_float(),
     ).where(CI.kind.in_([CIKind.HOST, CIKind.SERVER]))
     return list(db.session.execute(stmt).all())
+
+
+# -- list pages with cached counts ----------------------------------------------------------
+
+_COUNTS: dict[tuple[Any, ...], int] = {}
+_COUNTS_MAX = 512
+
+
+def counted_page(
+    stmt: sa.Select[Any], args: Mapping[str, Any], *, actor: Actor, cacheable: bool
+) -> dict[str, Any]:
+    """A list page like ``config.pagination.paginate``, whose count is cached per graph
+    token (it changes with every CI, relation or usage write, in any process), visible
+    tenants and filters: counting 100k CIs on every page would cost more than the page.
+
+    ``cacheable`` must be false for filters that depend on anything else (tenant codes,
+    which can be renamed without touching the CMDB)."""
+    from cmdb.models import graph_token
+    from config.pagination import QueryNotOrdered, page_url
+    from config.tenancy import visible_tenant_ids
+
+    if not stmt._order_by_clauses:  # noqa: SLF001 - as paginate() does
+        raise QueryNotOrdered("counted_page() needs an ordered select")
+    limit = int(args.get("limit", 50))
+    offset = int(args.get("offset", 0))
+    count = None
+    key: tuple[Any, ...] | None = None
+    if cacheable:
+        filters = tuple(
+            sorted(
+                (k, tuple(v) if isinstance(v, list) else v)
+                for k, v in args.items()
+                if k not in ("limit", "offset", "ordering")
+            )
+        )
+        visible = visible_tenant_ids(actor)
+        key = (
+            db.engine.url.render_as_string(hide_password=True),
+            graph_token(),
+            None if visible is None else tuple(sorted(visible)),
+            repr(filters),
+        )
+        count = _COUNTS.get(key)
+    if count is None:
+        count = db.session.execute(
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        ).scalar_one()
+        if key is not None:
+            if len(_COUNTS) >= _COUNTS_MAX:
+                _COUNTS.clear()
+            _COUNTS[key] = count
+    rows = list(db.session.execute(stmt.limit(limit).offset(offset)).scalars())
+    return {
+        "count": count,
+        "next": page_url(offset + limit, limit) if offset + limit < count else None,
+        "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
+        "results": rows,
+    }

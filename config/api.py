@@ -111,8 +111,11 @@ class ProblemSchema(ma.Schema):
     cycle = fields.List(
         fields.String(), metadata={"description": "Keys around a refused dependency cycle."}
     )
-    unknown = fields.List(
-        fields.Raw(), metadata={"description": "Ids or keys that name nothing visible (404)."}
+    # Attribute renamed: ``unknown`` is a Schema setting in marshmallow.
+    unknown_refs = fields.List(
+        fields.Raw(),
+        data_key="unknown",
+        metadata={"description": "Ids or keys that name nothing visible (404)."},
     )
     request_id = fields.String(metadata={"description": "Request id to quote (500)."})
 

@@ -12,7 +12,7 @@ from cmdb.models import CI, Relation, Usage
 from config.auth import SYSTEM
 from config.db import db as _db
 from tests.api_mixins import ResourceAPITests, covers
-from tests.support import assert_problem, assert_status
+from tests.support import assert_problem, assert_status, count_queries
 
 
 def count(model) -> int:
@@ -89,6 +89,35 @@ class TestCIsAPI(ResourceAPITests):
 
     def update_payload(self, obj: Any) -> dict[str, Any]:
         return {"name": obj.name + " (renamed)", "status": "maintenance"}
+
+    def test_list_costs_constant_queries(self) -> None:
+        # Overrides the mixin's: list counts are cached per graph version, so both pages
+        # are measured warm (the cold count is checked by the test below).
+        self.make(self.a)
+        self.reader.get(self.url)
+        with count_queries(self.app) as few:
+            assert_status(self.reader.get(self.url), 200)
+        for _ in range(4):
+            self.make(self.a)
+        self.reader.get(self.url)
+        with count_queries(self.app) as many:
+            assert_status(self.reader.get(self.url), 200)
+        assert len(many) == len(few), many
+
+
+def test_list_count_is_cached_until_the_cmdb_changes(app, as_role, make_ci, tenant_a):
+    tech = as_role("technician", tenants=[tenant_a])
+    make_ci("host:h1")
+    tech.get("/api/v1/cis")
+    with count_queries(app) as warm:
+        assert tech.get("/api/v1/cis").json["count"] == 1
+    assert not any("count(" in q.lower() for q in warm), warm
+    make_ci("host:h2")
+    with count_queries(app) as cold:
+        assert tech.get("/api/v1/cis").json["count"] == 2
+    assert len(cold) == len(warm) + 1
+    assert tech.get("/api/v1/cis?kind=site").json["count"] == 0
+    assert tech.get("/api/v1/cis?tenant=tenant-a").json["count"] == 0
 
 
 def test_ci_out_shape(as_role, make_ci, tenant_a):
@@ -388,3 +417,29 @@ def test_technician_cannot_link_usage(as_role, make_ci, tenant_a):
     tech = as_role("technician", tenants=[tenant_a])
     assert_problem(tech.post(f"/api/v1/cis/{app.id}/tenants", json={"tenant": "tenant-a"}), 403)
     assert count(Usage) == 0
+
+
+def test_ci_out_fast_path_equals_the_declared_fields(make_ci, tenant_a):
+    import marshmallow as ma
+
+    from cmdb.schemas import CIOut
+
+    cis = [make_ci("cluster:c1", tenant_a, min_healthy=2), make_ci("site:s1", city="Ivry")]
+    fast = CIOut().dump(cis, many=True)
+    generic = [ma.Schema._serialize(CIOut(), ci) for ci in cis]
+    assert fast == generic
+
+
+def test_a_ci_referenced_by_a_ticket_cannot_be_deleted(as_role, make_ci, relate, tenant_a):
+    host = make_ci("host:hv-1")
+    relate(make_ci("server:s1"), "runs_on", host)
+    tech = as_role("technician", tenants=[tenant_a])
+    ticket = tech.post(
+        "/api/v1/tickets",
+        json={"tenant": "tenant-a", "type": "incident", "title": "Hôte lent", "ci": "host:hv-1"},
+    )
+    assert_status(ticket, 201)
+    admin = as_role("admin")
+    problem = assert_problem(admin.delete(f"/api/v1/cis/{host.id}"), 409)
+    assert "retired" in problem["detail"]
+    assert count(CI) == 2 and count(Relation) == 1

@@ -335,18 +335,23 @@ def random_cmdb(seed: int):
     cis += dbs
     for d in dbs:
         rels.append((d, "hosted_on", rnd.choice(servers)))
+    replicas = ("cluster:replicas", {"min_healthy": rnd.randint(1, 2)})
+    cis.append(replicas)
+    rels += [(d, "member_of", "cluster:replicas") for d in dbs[:2]]
     apps = [f"application:a{i}" for i in range(8)]
     cis += apps
-    for a in apps:
+    for i, a in enumerate(apps):
         rels.append((a, "hosted_on", rnd.choice([*servers, farm])))
         if rnd.random() < 0.6:
-            rels.append((a, "depends_on", rnd.choice(dbs)))
+            rels.append((a, "depends_on", rnd.choice([*dbs, "cluster:replicas"])))
+        if i and rnd.random() < 0.4:
+            rels.append((a, "depends_on", rnd.choice(apps[:i])))
     rels = list(dict.fromkeys(rels))
     users = {a: [T1] if rnd.random() < 0.5 else [T1, T2] for a in apps}
     return make_graph(cis, rels, users)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(40))
 def test_spof_matches_failing_every_ci_one_by_one(seed):
     graph = random_cmdb(seed)
     expected = {}
