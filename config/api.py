@@ -136,9 +136,9 @@ def _value_dumper(name: str, field: fields.Field[Any]) -> Callable[[Any], Any]:
         plain = float
     elif type(field) is fields.Boolean:
         plain = bool
-    elif type(field) in (fields.AwareDateTime, fields.DateTime) and field.format in (None, "iso"):
-        plain = _isoformat
-    elif type(field) is fields.Date and field.format in (None, "iso"):
+    elif type(field) in (fields.AwareDateTime, fields.DateTime, fields.Date) and (
+        getattr(field, "format", None) in (None, "iso")
+    ):
         plain = _isoformat
     elif type(field) is fields.Enum and field.by_value:
         plain = _enum_value
@@ -174,7 +174,7 @@ def fast_dumper(schema: ma.Schema) -> Callable[[Any], dict[str, Any]]:
     return dump
 
 
-class FastList(fields.List):
+class FastList(fields.List):  # type: ignore[type-arg]
     """``List(Nested(schema))`` for page results, dumped with :func:`fast_dumper`."""
 
     def __init__(self, item: type[ma.Schema], **kwargs: Any) -> None:

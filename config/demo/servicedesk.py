@@ -484,7 +484,12 @@ def _applications_by_tenant() -> dict[int, list[Any]]:
 
 
 def _active_projects(projects: list[Project], day: dt.date) -> list[Project]:
-    return [p for p in projects if p.planned_start <= day <= (p.forecast_end or p.planned_end)]
+    active = []
+    for p in projects:
+        end = p.forecast_end or p.planned_end
+        if p.planned_start is not None and end is not None and p.planned_start <= day <= end:
+            active.append(p)
+    return active
 
 
 def _ticket(
