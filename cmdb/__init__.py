@@ -14,6 +14,10 @@ def init_app(app: Any, api: Any) -> None:
     for blp in (cis_blp, relations_blp, cmdb_blp):
         api.register_blueprint(blp)
 
+    from cmdb.pages import init_pages
+
+    init_pages(app)
+
     import click
 
     from cmdb.cli import impact_command, import_cmdb_command
