@@ -53,16 +53,33 @@ print(json.dumps({"cookie": cookie, "ticket": ticket, "counts": counts, "assets"
 def run(h: Harness) -> None:
     env = h.syndic_env("pages") | {"SYNDIC_COOKIE_SECURE": "false"}
     for args in (("db", "upgrade"), ("demo", "load")):
-        subprocess.run([sys.executable, "-m", "config.cli", *args], cwd=ROOT, check=True,
-                       env={**os.environ, **env}, capture_output=True)
-    out = subprocess.run([sys.executable, "-c", SESSION], cwd=ROOT, check=True, capture_output=True,
-                         text=True, env={**os.environ, **env}).stdout
+        subprocess.run(
+            [sys.executable, "-m", "config.cli", *args],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, **env},
+            capture_output=True,
+        )
+    out = subprocess.run(
+        [sys.executable, "-c", SESSION],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    ).stdout
     info = json.loads(out.strip().splitlines()[-1])
     for name, count in info["counts"].items():
         h.info(f"SQL statements of the {name} page", count, "statements")
     for name, size in info["assets"].items():
-        h.ratio(f"assets of the {name} page vs 200 KB", size / 1024, 200, goal=1.0, unit="KB",
-                higher_is_better=False)
+        h.ratio(
+            f"assets of the {name} page vs 200 KB",
+            size / 1024,
+            200,
+            goal=1.0,
+            unit="KB",
+            higher_is_better=False,
+        )
     list50 = h.probe("list50")
     headers = {"Cookie": info["cookie"]}
     with gunicorn("config.app:create_app()", env=env) as srv:

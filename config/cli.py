@@ -99,6 +99,28 @@ def users_create(
     click.echo(json.dumps(info) if as_json else f"created user {user.username} ({user.role.value})")
 
 
+@users.command("password")
+@click.argument("username")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def users_password(username: str, from_stdin: bool) -> None:
+    """Set (or replace) a user's password for the web pages (stored as an argon2 hash)."""
+    from config.auth import update_user
+
+    user = db.session.execute(select(User).where(User.username == username)).scalar()
+    if user is None:
+        raise click.ClickException(f"unknown user {username!r}")
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\n")
+    else:
+        secret = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        update_user(user, {"password": secret}, actor=SYSTEM)
+    except AppError as err:
+        _fail(err)
+    click.echo(f"password of {username} set")
+
+
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext

@@ -170,3 +170,26 @@ def test_postgres_schema_has_the_append_only_trigger(app, database):
             .all()
         )
     assert "changes_no_update_delete" in names
+
+
+def test_users_password_sets_an_argon2_hash(cli):
+    cli("db", "upgrade")
+    cli("demo", "load")
+    result = cli.app.test_cli_runner().invoke(
+        __import__("config.cli", fromlist=["main"]).main,
+        ["users", "password", "admin", "--stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    short = cli.app.test_cli_runner().invoke(
+        __import__("config.cli", fromlist=["main"]).main,
+        ["users", "password", "admin", "--stdin"],
+        input="short\n",
+    )
+    assert short.exit_code != 0 and "10 characters" in short.output
+    with cli.app.app_context():
+        from config.auth import User
+        from config.db import db as _db
+
+        user = _db.session.execute(sa.select(User).where(User.username == "admin")).scalar_one()
+        assert user.password_hash.startswith("$argon2")
