@@ -142,6 +142,16 @@ def _value_dumper(name: str, field: fields.Field[Any]) -> Callable[[Any], Any]:
         plain = _isoformat
     elif type(field) is fields.Enum and field.by_value:
         plain = _enum_value
+    if type(field) is fields.Function and field.serialize_func is not None:
+        return field.serialize_func
+    if type(field) is fields.Nested and not field.many and isinstance(field.nested, type):
+        nested = fast_dumper(field.nested())
+
+        def dump_nested(obj: Any) -> Any:
+            value = getattr(obj, attr)
+            return None if value is None else nested(value)
+
+        return dump_nested
     if plain is None or "." in attr:
         return lambda obj: field.serialize(name, obj)
     convert = plain

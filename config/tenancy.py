@@ -24,6 +24,7 @@ from config.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
     "Tenant",
+    "tenant_codes",
     "tenant_condition",
     "TenantKind",
     "create_tenant",
@@ -148,16 +149,63 @@ def tenant_condition(column: Any, actor: Actor, *, model: type | None = None) ->
     return condition
 
 
-def get_scoped(model: type[M], object_id: int, actor: Actor, *, options: Sequence[Any] = ()) -> M:
-    """Fetch one object the actor may see, or raise NotFound (same for missing and foreign)."""
+_GET_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def get_scoped(
+    model: type[M],
+    object_id: int,
+    actor: Actor,
+    *,
+    options: Sequence[Any] = (),
+    cache_key: str | None = None,
+) -> M:
+    """Fetch one object the actor may see, or raise NotFound (same for missing and foreign).
+
+    With ``cache_key`` (a name for ``options``), the statement is built once and reused with
+    bound parameters, which spares SQLAlchemy rebuilding and hashing it on every request.
+    """
     pk = model.id  # type: ignore[attr-defined]
     if not isinstance(object_id, int) or not 0 < object_id < 2**31:
         raise NotFound(f"{_label(model)} {object_id} not found.")
-    stmt = tenant_scope(select(model).where(pk == object_id), actor, model)
-    obj = db.session.execute(stmt.options(*options)).unique().scalar_one_or_none()
+    column_name = getattr(model, "__tenant_column__", None)
+    if cache_key is not None and column_name and not hasattr(model, "__tenant_scope__"):
+        scoped = not actor.all_tenants
+        key = (model, cache_key, scoped)
+        stmt = _GET_STATEMENTS.get(key)
+        if stmt is None:
+            stmt = select(model).where(pk == sa.bindparam("object_id"))
+            if scoped:
+                column = getattr(model, column_name)
+                condition = column.in_(sa.bindparam("visible_ids", expanding=True))
+                if sa.inspect(model).columns[column_name].nullable:  # type: ignore[union-attr]
+                    condition = sa.or_(column.is_(None), condition)
+                stmt = stmt.where(condition)
+            stmt = stmt.options(*options)
+            _GET_STATEMENTS[key] = stmt
+        params: dict[str, Any] = {"object_id": object_id}
+        if scoped:
+            params["visible_ids"] = sorted(visible_tenant_ids(actor) or ())
+        obj = db.session.execute(stmt, params).unique().scalar_one_or_none()
+    else:
+        stmt = tenant_scope(select(model).where(pk == object_id), actor, model)
+        obj = db.session.execute(stmt.options(*options)).unique().scalar_one_or_none()
     if obj is None:
         raise NotFound(f"{_label(model)} {object_id} not found.")
     return obj
+
+
+def tenant_codes() -> dict[int, str]:
+    """``{tenant id: code}`` of all tenants, read once per request (they are few): output
+    schemas use it instead of joining the tenants table into every list."""
+    from flask import g, has_request_context
+
+    cached: dict[int, str] | None = g.get("syndic_tenant_codes") if has_request_context() else None
+    if cached is None:
+        cached = dict(db.session.execute(select(Tenant.id, Tenant.code)).all())  # type: ignore[arg-type]
+        if has_request_context():
+            g.syndic_tenant_codes = cached
+    return cached
 
 
 def _label(model: type) -> str:

@@ -163,8 +163,16 @@ class Ticket(SourceMixin, TimestampMixin, VersionedMixin, Model):
         CheckConstraint("urgency BETWEEN 1 AND 5", name="urgency_range"),
         CheckConstraint("impact BETWEEN 1 AND 5", name="impact_range"),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
-        # Lists filter by tenant and status and sort by opening time: one index does all three.
-        Index("ix_tickets_tenant_status_opened", "tenant_id", "status", "opened_at"),
+        # Lists filter live tickets by tenant and status and sort by opening time: one partial
+        # index does all of it, and counts never read the table.
+        Index(
+            "ix_tickets_live_tenant_status_opened",
+            "tenant_id",
+            "status",
+            "opened_at",
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
     )
 
 

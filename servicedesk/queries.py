@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from config.auth import Actor
 from config.db import db
@@ -47,11 +47,12 @@ def ticket_load_options() -> list[Any]:
     columns of tenants and CIs, no CI tenant): a page costs one joined SELECT."""
     from cmdb.models import CI
     from config.auth import User
-    from config.tenancy import Tenant
     from servicedesk.models import Category
 
     return [
-        joinedload(Ticket.tenant).load_only(Tenant.code, Tenant.name),
+        # The tenant's code comes from config.tenancy.tenant_codes() (one small read per
+        # request), not from a join into every row.
+        lazyload(Ticket.tenant),
         joinedload(Ticket.category).load_only(Category.name, Category.path),
         joinedload(Ticket.ci).load_only(CI.kind, CI.code, CI.name).raiseload("*"),
         joinedload(Ticket.assignee).load_only(User.username, User.full_name),

@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from config.api import InSchema, OutSchema, QuerySchema, UTCDateTimeField, code_field
 from config.filters import Filter, FilterSet
-from config.tenancy import Tenant
+from config.tenancy import Tenant, tenant_codes
 from servicedesk.models import (
     Category,
     Channel,
@@ -95,7 +95,7 @@ class CategoryRef(OutSchema):
 
 class TicketOut(OutSchema):
     id = fields.Integer()
-    tenant = fields.Function(lambda t: t.tenant.code)
+    tenant = fields.Function(lambda t: tenant_codes()[t.tenant_id])
     type = fields.Enum(TicketType, by_value=True)
     title = fields.String()
     description = fields.String()

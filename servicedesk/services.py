@@ -1037,7 +1037,9 @@ def get_ticket(ticket_id: int, actor: Actor, *, deleted: bool = False) -> Ticket
     """A ticket the actor sees (the trash only for admins asking for it), else NotFound."""
     from servicedesk.queries import ticket_load_options
 
-    ticket = get_scoped(Ticket, ticket_id, actor, options=ticket_load_options())
+    ticket = get_scoped(
+        Ticket, ticket_id, actor, options=ticket_load_options(), cache_key="ticket_page"
+    )
     if ticket.deleted_at is not None and not (deleted and actor.is_admin):
         raise NotFound(f"Ticket {ticket_id} not found.")
     return ticket
