@@ -24,6 +24,7 @@ from flask import g, has_request_context
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from config.changelog import RESTRICTED
 from config.db import (
     ACTOR_KEY,
     EnumType,
@@ -144,6 +145,10 @@ class User(TimestampMixin, VersionedMixin, Model):
     tenants: Mapped[list[Tenant]] = relationship(secondary=user_tenants, order_by="Tenant.code")
     tokens: Mapped[list[Token]] = relationship(back_populates="user", lazy="raise")
 
+    def __changelog_tenant__(self) -> int:
+        # Accounts are managed by admins: their history is for all-tenant readers only.
+        return RESTRICTED
+
 
 class Token(Model):
     """An API token. Only its SHA-256 digest is stored; ``prefix`` identifies it in lists."""
@@ -151,6 +156,9 @@ class Token(Model):
     __tablename__ = "tokens"
     __object_type__ = "token"
     __changelog_exclude__ = ("digest",)
+
+    def __changelog_tenant__(self) -> int:
+        return RESTRICTED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
