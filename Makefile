@@ -50,7 +50,10 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	SYNDIC_FUZZ=full $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)
 
+# The benchmarks load the server from a second process with wrk (Debian's package).
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get install -y wrk >/dev/null 2>&1; } || echo "wrk is missing: some benchmarks need it"
 	$(BIN)/python -m bench
 
 clean:

@@ -173,6 +173,15 @@ class Ticket(SourceMixin, TimestampMixin, VersionedMixin, Model):
             sqlite_where=sa.text("deleted_at IS NULL"),
             postgresql_where=sa.text("deleted_at IS NULL"),
         ),
+        # The same for readers of every tenant (managers, admins): no tenant in front.
+        Index(
+            "ix_tickets_live_status_opened",
+            "status",
+            "opened_at",
+            "id",
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
     )
 
 

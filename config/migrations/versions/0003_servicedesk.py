@@ -176,6 +176,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_tickets_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('ix_tickets_live_tenant_status_opened', ['tenant_id', 'status', 'opened_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_tickets_live_status_opened', ['status', 'opened_at', 'id'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.create_table('comments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -283,6 +284,7 @@ def downgrade():
 
     op.drop_table('comments')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_live_status_opened')
         batch_op.drop_index('ix_tickets_live_tenant_status_opened')
         batch_op.drop_index(batch_op.f('ix_tickets_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_tickets_status'))
