@@ -56,7 +56,7 @@ def ticket_load_options() -> list[Any]:
         joinedload(Ticket.category).load_only(Category.name, Category.path),
         joinedload(Ticket.ci).load_only(CI.kind, CI.code, CI.name).raiseload("*"),
         joinedload(Ticket.assignee).load_only(User.username, User.full_name),
-        selectinload(Ticket.satisfaction),
+        joinedload(Ticket.satisfaction),
     ]
 
 
