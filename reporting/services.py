@@ -21,6 +21,12 @@ from reporting import permissions  # noqa: F401  (registers reporting.read)
 from reporting.i18n import report_locale
 from reporting.model import Chart, Column, GanttBar, Report, Table
 from reporting.reports.base import Context
+from reporting.reports.chargeback import build_chargeback
+from reporting.reports.pmo import build_pmo
+from reporting.reports.satisfaction import build_satisfaction
+from reporting.reports.tickets import build_tickets
+from reporting.reports.time_entries import build_time_entries
+from reporting.reports.training import build_training
 from reporting.reports.workload import build_workload
 from servicedesk.queries import current_rules
 
@@ -40,6 +46,12 @@ Builder = Callable[[Mapping[str, str], Context], Report]
 
 _BUILDERS: dict[str, Builder] = {
     "workload": build_workload,
+    "tickets": build_tickets,
+    "pmo": build_pmo,
+    "chargeback": build_chargeback,
+    "training": build_training,
+    "satisfaction": build_satisfaction,
+    "time-entries": build_time_entries,
 }
 REPORTS: tuple[str, ...] = tuple(_BUILDERS)
 

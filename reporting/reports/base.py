@@ -19,7 +19,14 @@ from config.tenancy import Tenant, visible_tenant_ids
 from reporting.params import bad, codes
 from servicedesk.settings import ServiceDeskSettings
 
-__all__ = ["Context", "month_of", "round_days", "share", "tenant_filter_ids"]
+__all__ = [
+    "Context",
+    "month_of",
+    "round_days",
+    "share",
+    "tenant_filter_ids",
+    "year_of",
+]
 
 
 @dataclass
@@ -85,6 +92,13 @@ def month_of(column: Any) -> Any:
     if db.session.get_bind().dialect.name == "postgresql":
         return sa.func.to_char(column, "YYYY-MM")
     return sa.func.strftime("%Y-%m", column)
+
+
+def year_of(column: Any) -> Any:
+    """SQL ``YYYY`` of a date or timestamp column, on the current database."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.func.to_char(column, "YYYY")
+    return sa.func.strftime("%Y", column)
 
 
 def tenant_filter_ids(ctx: Context, params: Mapping[str, str], name: str = "tenant") -> set[int]:
