@@ -1,0 +1,454 @@
+"""A report → bytes in JSON, CSV, XLSX, HTML or PDF.
+
+API.md §4: text cells that begin with ``= + - @``, a tab, a carriage return or NUL are
+neutralised in every export (a leading ``'``, NULs removed) and no format ever writes a
+formula. CSV is UTF-8 with a BOM (Excel), comma-separated with ``.`` decimals, or under
+``sep=semicolon`` ``;``-separated with ``,`` decimals (French Excel). XLSX uses typed cells
+(reporting.xlsx), HTML is a print-ready French page with inline SVG charts, PDF is made by
+fpdf2 (pure Python) with the same charts as PNG images.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from flask_babel import lazy_gettext as _l
+from markupsafe import escape
+
+from config.errors import BadRequest
+from reporting.i18n import report_locale
+from reporting.model import Column, Report, Table
+from reporting.xlsx import XlsxSheet, write_xlsx
+
+__all__ = ["FORMATS", "MIMETYPES", "SEPARATORS", "neutralise", "render", "report_json"]
+
+FORMATS = ("json", "csv", "xlsx", "html", "pdf")
+SEPARATORS = ("comma", "semicolon")
+MIMETYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+}
+
+_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """The text as a spreadsheet must show it: NULs removed, and a leading ``'`` when it
+    would start with ``= + - @``, a tab or a carriage return (or started with NUL)."""
+    if "\x00" in text:
+        stripped = text.replace("\x00", "")
+        if text.startswith("\x00") and stripped and not stripped.startswith(_DANGEROUS_START):
+            return "'" + stripped
+        text = stripped
+    if text.startswith(_DANGEROUS_START):
+        return "'" + text
+    return text
+
+
+def render(
+    report: Report, fmt: str, *, sep: str = "comma", table: str | None = None
+) -> tuple[bytes, str, str]:
+    """``(body, mimetype, filename)`` of the report in format ``fmt``.
+
+    ``table`` picks the table a CSV holds (the first by default: CSV has one table).
+    Raises BadRequest (400, listing the allowed values) for an unknown format, separator
+    or table.
+    """
+    if fmt not in FORMATS:
+        raise BadRequest(
+            f"format: {fmt[:40]!r} is not one of {', '.join(FORMATS)}.",
+            errors={"format": [f"Allowed: {', '.join(FORMATS)}."]},
+            allowed=list(FORMATS),
+        )
+    if sep not in SEPARATORS:
+        raise BadRequest(
+            f"sep: {sep[:40]!r} is not one of {', '.join(SEPARATORS)}.",
+            errors={"sep": [f"Allowed: {', '.join(SEPARATORS)}."]},
+            allowed=list(SEPARATORS),
+        )
+    with report_locale():
+        return _render(report, fmt, sep, table)
+
+
+def _render(report: Report, fmt: str, sep: str, table: str | None) -> tuple[bytes, str, str]:
+    filename = f"{report.file_stem()}.{fmt}"
+    if fmt == "json":
+        body = orjson.dumps(report_json(report), default=_json_default)
+    elif fmt == "csv":
+        body = render_csv(_pick_table(report, table), semicolon=sep == "semicolon")
+    elif fmt == "xlsx":
+        body = render_xlsx(report)
+    elif fmt == "html":
+        body = render_html(report).encode("utf-8")
+    else:
+        body = render_pdf(report)
+    return body, MIMETYPES[fmt], filename
+
+
+def _pick_table(report: Report, name: str | None) -> Table:
+    if not report.tables:
+        raise BadRequest("This report has no table.")
+    if name is None or name == "":
+        return report.tables[0]
+    for t in report.tables:
+        if t.name == name:
+            return t
+    names = [t.name for t in report.tables]
+    raise BadRequest(
+        f"table: {name[:40]!r} is not one of {', '.join(names)}.",
+        errors={"table": [f"Allowed: {', '.join(names)}."]},
+        allowed=names,
+    )
+
+
+# -- JSON -------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "__html__") or type(value).__name__ == "LazyString":
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def _table_json(table: Table) -> dict[str, Any]:
+    return {
+        "title": str(table.title),
+        "columns": [{"key": c.key, "label": str(c.label), "type": c.type} for c in table.columns],
+        "rows": table.rows,
+        "total": table.total,
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The JSON document (API.md §4: ``rows``, ``total``, ``denominator`` at the top)."""
+    main = report.tables[0] if report.tables else None
+    denominators = {k: str(v) for k, v in report.denominators.items()}
+    out: dict[str, Any] = {
+        "report": report.name,
+        "title": str(report.title),
+        "params": report.params,
+        "rows": main.rows if main else [],
+        "total": main.total if main else None,
+        "denominator": denominators.get("share"),
+        "denominators": denominators,
+        "columns": [
+            {"key": c.key, "label": str(c.label), "type": c.type}
+            for c in (main.columns if main else [])
+        ],
+        "tables": {t.name: _table_json(t) for t in report.tables[1:]},
+        "charts": [c.spec() for c in report.charts],
+        "notes": [str(n) for n in report.notes],
+    }
+    out.update(report.extra)
+    return out
+
+
+# -- CSV --------------------------------------------------------------------------------
+
+
+def _csv_cell(value: Any, typ: str, semicolon: bool) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float, Decimal)) and typ != "text":
+        text = str(value)
+        return text.replace(".", ",") if semicolon else text
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return neutralise(str(value))
+
+
+def iter_csv_rows(table: Table, *, semicolon: bool) -> Iterator[list[str]]:
+    keys = [c.key for c in table.columns]
+    types = [c.type for c in table.columns]
+    yield keys
+    for row in table.rows:
+        yield [_csv_cell(row.get(k), t, semicolon) for k, t in zip(keys, types, strict=True)]
+    if table.total is not None:
+        yield [
+            _csv_cell(table.total.get(k), t, semicolon) for k, t in zip(keys, types, strict=True)
+        ]
+
+
+def render_csv(table: Table, *, semicolon: bool = False) -> bytes:
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf, delimiter=";" if semicolon else ",", lineterminator="\r\n")
+    writer.writerows(iter_csv_rows(table, semicolon=semicolon))
+    return buf.getvalue().encode("utf-8")
+
+
+# -- XLSX -------------------------------------------------------------------------------
+
+
+def _xlsx_rows(table: Table) -> Iterator[list[Any]]:
+    keys = [c.key for c in table.columns]
+    text_cols = {i for i, c in enumerate(table.columns) if c.type in ("text", "month")}
+    for row in table.rows:
+        values = [row.get(k) for k in keys]
+        for i in text_cols:
+            if values[i] is not None:
+                values[i] = neutralise(str(values[i]))
+        yield values
+
+
+def render_xlsx(report: Report) -> bytes:
+    sheets = []
+    for table in report.tables:
+        total = None
+        if table.total is not None:
+            total = [
+                neutralise(str(v)) if isinstance(v, str) else v
+                for v in (table.total.get(c.key) for c in table.columns)
+            ]
+        sheets.append(
+            XlsxSheet(
+                name=str(table.title),
+                headers=[neutralise(str(c.label)) for c in table.columns],
+                types=[c.type for c in table.columns],
+                rows=_xlsx_rows(table),
+                total=total,
+            )
+        )
+    if not sheets:
+        sheets.append(XlsxSheet(str(report.title), [], [], []))
+    return write_xlsx(sheets, title=neutralise(str(report.title)))
+
+
+# -- HTML and PDF: French formatting ---------------------------------------------------------
+
+
+def format_value(value: Any, typ: str) -> str:
+    """A value as a French reader expects it (``1 256,00``, ``43,7 %``, ``12/03/2021``)."""
+    if value is None or value == "":
+        return ""
+    if typ == "share" and isinstance(value, (int, float, Decimal)):
+        return _fr_number(float(value) * 100, 1) + "\u00a0%"
+    if typ in ("days", "decimal") and isinstance(value, (int, float, Decimal)):
+        return _fr_number(float(value), 2)
+    if typ == "eur" and isinstance(value, (int, float, Decimal)):
+        return _fr_number(float(value), 2) + "\u00a0€"
+    if typ == "int" and isinstance(value, (int, float, Decimal)):
+        return _fr_number(float(value), 0)
+    if typ == "date" and isinstance(value, str) and len(value) == 10:
+        return f"{value[8:10]}/{value[5:7]}/{value[0:4]}"
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    return neutralise(str(value))
+
+
+def _fr_number(value: float, decimals: int) -> str:
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "\u202f").replace(".", ",")
+
+
+def _numeric(typ: str) -> bool:
+    return typ in ("int", "days", "decimal", "share", "eur")
+
+
+def _html_table(table: Table) -> str:
+    parts = [f"<section><h2>{escape(str(table.title))}</h2>"]
+    if not table.rows:
+        parts.append(f'<p class="empty">{escape(str(_l("Aucune donnée pour cette période.")))}</p>')
+    parts.append("<table><thead><tr>")
+    for c in table.columns:
+        cls = ' class="num"' if _numeric(c.type) else ""
+        parts.append(f'<th scope="col"{cls}>{escape(str(c.label))}</th>')
+    parts.append("</tr></thead><tbody>")
+
+    def line(row: dict[str, Any], tag: str = "td") -> None:
+        parts.append("<tr>")
+        for c in table.columns:
+            cls = ' class="num"' if _numeric(c.type) else ""
+            parts.append(f"<{tag}{cls}>{escape(format_value(row.get(c.key), c.type))}</{tag}>")
+        parts.append("</tr>")
+
+    for row in table.rows:
+        line(row)
+    parts.append("</tbody>")
+    if table.total is not None:
+        parts.append('<tfoot class="total">')
+        line(table.total)
+        parts.append("</tfoot>")
+    parts.append("</table></section>")
+    return "".join(parts)
+
+
+_CSS = """
+@page { size: A4 landscape; margin: 12mm; }
+body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10pt; color: #1a1a1a;
+       margin: 1.5em; }
+h1 { font-size: 16pt; color: #1f4e79; margin-bottom: .2em; }
+h2 { font-size: 12pt; color: #1f4e79; margin-top: 1.2em; }
+.meta, .notes, .denominators { font-size: 9pt; color: #444; }
+table { border-collapse: collapse; width: 100%; margin: .4em 0 1em; page-break-inside: auto; }
+tr { page-break-inside: avoid; }
+thead { display: table-header-group; }
+th { background: #dce6f1; text-align: left; border-bottom: 1px solid #555; padding: 3px 5px; }
+td { border-bottom: 1px solid #ddd; padding: 2px 5px; vertical-align: top; }
+.num { text-align: right; white-space: nowrap; }
+tfoot td { font-weight: bold; border-top: 2px solid #555; }
+figure { margin: 1em 0; page-break-inside: avoid; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: 9pt; color: #444; }
+@media print { body { margin: 0; } }
+"""
+
+
+def render_html(report: Report) -> str:
+    """A standalone, print-ready French HTML page (no external resources)."""
+    title = escape(neutralise(str(report.title)))
+    head = (
+        '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{_CSS}</style></head><body>"
+    )
+    parts = [head, f"<header><h1>{title}</h1>"]
+    if report.params:
+        params = ", ".join(f"{k} = {v}" for k, v in report.params.items())
+        parts.append(
+            f'<p class="meta">{escape(str(_l("Paramètres")))} : {escape(neutralise(params))}</p>'
+        )
+    parts.append("</header><main>")
+    if report.denominators:
+        parts.append(
+            f'<section class="denominators"><h2>{escape(str(_l("Dénominateurs")))}</h2><ul>'
+        )
+        for key, text in report.denominators.items():
+            parts.append(
+                f"<li><strong>{escape(key)}</strong> : {escape(neutralise(str(text)))}</li>"
+            )
+        parts.append("</ul></section>")
+    for table in report.tables:
+        parts.append(_html_table(table))
+    for chart in report.charts:
+        parts.append(
+            f'<figure role="img" aria-label="{escape(str(chart.alt))}">{chart.svg()}'
+            f"<figcaption>{escape(str(chart.title))}</figcaption></figure>"
+        )
+    if report.notes:
+        parts.append('<section class="notes"><ul>')
+        parts.extend(f"<li>{escape(neutralise(str(n)))}</li>" for n in report.notes)
+        parts.append("</ul></section>")
+    parts.append("</main></body></html>")
+    return "".join(str(p) for p in parts)
+
+
+# -- PDF --------------------------------------------------------------------------------
+
+
+def _font_paths() -> tuple[str, str]:
+    import matplotlib
+
+    base = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
+    return os.path.join(base, "DejaVuSans.ttf"), os.path.join(base, "DejaVuSans-Bold.ttf")
+
+
+def _col_widths(table: Table, rows: Sequence[Sequence[str]], width: float) -> list[float]:
+    weights = []
+    for i, c in enumerate(table.columns):
+        longest = max([len(str(c.label))] + [len(r[i]) for r in rows[:200]])
+        weights.append(min(max(longest, 6), 40))
+    total = sum(weights) or 1
+    return [width * w / total for w in weights]
+
+
+def render_pdf(report: Report) -> bytes:
+    """A landscape A4 PDF: title, parameters, denominators, tables, charts, notes."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    pdf = FPDF(orientation="L", unit="mm", format="A4")
+    pdf.set_auto_page_break(auto=True, margin=12)
+    regular, bold = _font_paths()
+    pdf.add_font("DejaVu", "", regular)
+    pdf.add_font("DejaVu", "B", bold)
+    pdf.set_title(neutralise(str(report.title)))
+    pdf.set_creator("syndic")
+    pdf.add_page()
+    pdf.set_font("DejaVu", "B", 15)
+    pdf.set_text_color(31, 78, 121)
+    pdf.multi_cell(0, 8, neutralise(str(report.title)), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font("DejaVu", "", 8)
+    if report.params:
+        params = ", ".join(f"{k} = {v}" for k, v in report.params.items())
+        pdf.multi_cell(
+            0, 4.5, f"{_l('Paramètres')} : {neutralise(params)}", new_x="LMARGIN", new_y="NEXT"
+        )
+    for key, text in report.denominators.items():
+        pdf.multi_cell(
+            0,
+            4.5,
+            f"{_l('Dénominateur')} ({key}) : {neutralise(str(text))}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    heading = FontFace(emphasis="BOLD", fill_color=(220, 230, 241))
+    total_style = FontFace(emphasis="BOLD")
+    for table in report.tables:
+        pdf.ln(3)
+        pdf.set_font("DejaVu", "B", 11)
+        pdf.set_text_color(31, 78, 121)
+        pdf.multi_cell(0, 6, neutralise(str(table.title)), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_font("DejaVu", "", 7)
+        if not table.columns:
+            continue
+        body = [[format_value(row.get(c.key), c.type) for c in table.columns] for row in table.rows]
+        if not body:
+            pdf.multi_cell(
+                0, 5, str(_l("Aucune donnée pour cette période.")), new_x="LMARGIN", new_y="NEXT"
+            )
+        widths = _col_widths(table, body, pdf.epw)
+        with pdf.table(
+            col_widths=widths,
+            headings_style=heading,
+            line_height=3.8,
+            text_align="LEFT",
+            width=pdf.epw,
+            padding=0.8,
+        ) as t:
+            head = t.row()
+            for c in table.columns:
+                head.cell(neutralise(str(c.label)))
+            aligns = ["RIGHT" if _numeric(c.type) else "LEFT" for c in table.columns]
+            for values in body:
+                r = t.row()
+                for v, a in zip(values, aligns, strict=True):
+                    r.cell(v, align=a)
+            if table.total is not None:
+                r = t.row()
+                for c, a in zip(table.columns, aligns, strict=True):
+                    r.cell(format_value(table.total.get(c.key), c.type), align=a, style=total_style)
+    for chart in report.charts:
+        png = chart.png(dpi=150)
+        pdf.ln(3)
+        if pdf.get_y() > pdf.h - 80:
+            pdf.add_page()
+        pdf.image(io.BytesIO(png), w=min(pdf.epw, 230), alt_text=str(chart.alt))
+    if report.notes:
+        pdf.ln(3)
+        pdf.set_font("DejaVu", "", 8)
+        for note in report.notes:
+            pdf.multi_cell(0, 4.5, "• " + neutralise(str(note)), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def iter_rows(rows: Iterable[dict[str, Any]], columns: Sequence[Column]) -> Iterator[list[Any]]:
+    """Row dicts as lists in column order (used by bulk exports)."""
+    keys = [c.key for c in columns]
+    for row in rows:
+        yield [row.get(k) for k in keys]

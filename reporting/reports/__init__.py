@@ -1,0 +1,1 @@
+"""One module per report; each exposes ``build_<name>(params, ctx) -> Report``."""
