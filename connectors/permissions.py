@@ -1,0 +1,19 @@
+"""Who may do what with sync sources (API.md §1: admins manage sync sources)."""
+
+from __future__ import annotations
+
+from config.auth import Role, register_permission
+
+PERMISSIONS = {
+    "connectors.runs.read": {Role.MANAGER},  # and admins: the runs' log and counts
+    "connectors.sources.read": set(),  # admins only
+    "connectors.runs.start": set(),  # admins only
+}
+
+
+def register() -> None:
+    for name, roles in PERMISSIONS.items():
+        register_permission(name, roles)
+
+
+register()
