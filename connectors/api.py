@@ -123,9 +123,7 @@ class Sources(MethodView):
     def get(self) -> Any:
         """The configured sources and their state (secrets named, never shown)."""
         require(current_actor(), "connectors.sources.read")
-        names = sorted(
-            n for n, s in current_settings().sources.items() if s.kind in runner.KINDS
-        )
+        names = sorted(n for n, s in current_settings().sources.items() if s.kind in runner.KINDS)
         return {"count": len(names), "results": [_source_out(n) for n in names]}
 
 

@@ -33,8 +33,9 @@ def _progress() -> Any:
 @click.option("--file", "file", type=click.Path(dir_okay=False), help="File sources: the file.")
 @click.option("--quiet", is_flag=True, help="No progress, only the summary.")
 @with_appcontext
-def sync_command(source: str, full: bool, allow_mass_delete: bool, file: str | None,
-                 quiet: bool) -> None:
+def sync_command(
+    source: str, full: bool, allow_mass_delete: bool, file: str | None, quiet: bool
+) -> None:
     """Run one sync of SOURCE now; prints the run summary (exit 1 if the run failed)."""
     from config.errors import NotFound
     from connectors.engine import SourceBusy
@@ -56,7 +57,8 @@ def sync_command(source: str, full: bool, allow_mass_delete: bool, file: str | N
     if not quiet and sys.stderr.isatty():
         click.echo("", err=True)
     click.echo(
-        f"run {run.id} {run.source} {run.mode}: {run.status} in {(run.duration_ms or 0) / 1000:.1f} s"
+        f"run {run.id} {run.source} {run.mode}: {run.status} "
+        f"in {(run.duration_ms or 0) / 1000:.1f} s"
         f" — created {run.created}, updated {run.updated}, deleted {run.deleted}, "
         f"unchanged {run.unchanged}, skipped {run.skipped}, errors {run.error_count}, "
         f"warnings {run.warning_count}"

@@ -209,8 +209,7 @@ class Run:
         now = utcnow()
         with transaction(actor=SYSTEM):
             self._flush_pending()
-            run = db.session.get(SyncRun, self.run_id)
-            assert run is not None
+            run = self._run_row()
             run.status = status
             run.finished_at = now
             run.duration_ms = int((time.monotonic() - self.started) * 1000)
@@ -219,7 +218,8 @@ class Run:
             elif self.partial:
                 run.detail = "incomplete listing: see the errors; nothing deleted, watermark kept"
             source = db.session.get(SyncSource, self.source_id)
-            assert source is not None
+            if source is None:
+                raise RunFailed(f"the state of source {self.source_name} vanished")
             if status == "succeeded":
                 source.checkpoint = None
                 source.last_success_at = now
@@ -268,10 +268,15 @@ class Run:
             self.pending_seen = []
             raise
 
+    def _run_row(self) -> SyncRun:
+        run = db.session.get(SyncRun, self.run_id)
+        if run is None:
+            raise RunFailed(f"run {self.run_id} vanished")
+        return run
+
     def _flush_pending(self, pages: int = 0) -> None:
         p = self.pending
-        run = db.session.get(SyncRun, self.run_id)
-        assert run is not None
+        run = self._run_row()
         by_type = {k: dict(v) for k, v in (run.by_type or {}).items()}
         for object_type, counts in p.by_type.items():
             per = by_type.setdefault(object_type, {})
@@ -375,10 +380,10 @@ class Run:
 
     def guard_mass_delete(self, object_type: str, vanished: int, live: int) -> None:
         """API.md §4: more than the allowed share vanishing at once fails the run."""
-        if vanished and live and vanished > self.mass_delete_share * live:
-            if not self.record.allow_mass_delete:
-                raise MassDelete(
-                    f"{vanished} of {live} {object_type}s would be deleted at once (more than "
-                    f"{self.mass_delete_share:.0%}); nothing deleted. Check the source, then "
-                    "run again with --allow-mass-delete if this is right."
-                )
+        too_many = vanished and live and vanished > self.mass_delete_share * live
+        if too_many and not self.record.allow_mass_delete:
+            raise MassDelete(
+                f"{vanished} of {live} {object_type}s would be deleted at once (more than "
+                f"{self.mass_delete_share:.0%}); nothing deleted. Check the source, then "
+                "run again with --allow-mass-delete if this is right."
+            )

@@ -11,6 +11,7 @@ GLPI ≤ 10.0; content is sanitised HTML; a task's ``actiontime`` (seconds) → 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import logging
 from collections.abc import Callable, Iterator
@@ -234,7 +235,9 @@ class GlpiSync:
             phases = ["tickets", "tickets_trash", "tasks", "sweep"]
         else:
             phases = ["search", "search_trash"]
-        start_phase = resume.get("phase") if resume.get("phase") in phases else phases[0]
+        start_phase = str(resume.get("phase") or "")
+        if start_phase not in phases:
+            start_phase = phases[0]
         for phase in phases[phases.index(start_phase) :]:
             state = resume if resume.get("phase") == phase else {}
             getattr(self, f"_phase_{phase}")(state)
@@ -641,7 +644,8 @@ class GlpiSync:
     def _since(self, state: dict[str, Any]) -> str:
         if state.get("since"):
             return str(state["since"])
-        assert self.run.watermark
+        if not self.run.watermark:
+            raise RunFailed("an incremental run needs a watermark")
         mark = dt.datetime.strptime(self.run.watermark, GLPI_FORMAT) - self.conf.overlap
         return mark.strftime(GLPI_FORMAT)
 
@@ -666,8 +670,7 @@ class GlpiSync:
         ]
 
         def fetch(start: int, size: int) -> Page:
-            page = self.client.page("search/Ticket", start, size, dict(query))
-            return page
+            return self.client.page("search/Ticket", start, size, dict(query))
 
         def key(row: dict[str, Any]) -> tuple[str, int]:
             return (str(row.get("19") or ""), _int(row, "2"))
@@ -700,9 +703,9 @@ class GlpiSync:
                         if row is None:
                             continue  # purged meanwhile: the nightly sweep deletes it
                         ok = self.run.apply(
-                            "ticket", ticket_id, lambda row=row, t=ticket_id: self._ticket(
-                                row, links.get(t)
-                            )
+                            "ticket",
+                            ticket_id,
+                            functools.partial(self._ticket, row, links.get(ticket_id)),
                         )
                         if ok is None:
                             continue
@@ -759,7 +762,7 @@ class GlpiSync:
                 TimeEntry.deleted_at.is_(None),
             )
         ).scalars()
-        gone = [e for e in known if e not in listed]
+        gone = [e for e in known if e is not None and e not in listed]
         if gone:
             n = desk.soft_delete_external_time_entries(
                 self.source, gone, actor=SYSTEM, now=utcnow()

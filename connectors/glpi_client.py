@@ -188,8 +188,9 @@ class GlpiClient:
             code=code,
         )
 
-    def get(self, path: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None
-            ) -> tuple[requests.Response, Any]:
+    def get(
+        self, path: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None
+    ) -> tuple[requests.Response, Any]:
         """GET with the session; re-open the session once on 401 ERROR_SESSION_TOKEN_INVALID."""
         if self.session_token is None:
             self.open()
@@ -236,9 +237,11 @@ class GlpiClient:
         query: dict[str, Any] = {"range": f"{start}-{start + size - 1}"}
         query.update(params or {})
         resp, body = self.get(path, query)
-        if resp.status_code == 400 and isinstance(body, list) and body[:1] == [
-            "ERROR_RANGE_EXCEED_TOTAL"
-        ]:
+        if (
+            resp.status_code == 400
+            and isinstance(body, list)
+            and body[:1] == ["ERROR_RANGE_EXCEED_TOTAL"]
+        ):
             return Page(start, [], None, resp.status_code)
         if resp.status_code not in (200, 206):
             raise self._error(resp, body, f"{path} range {query['range']}")
@@ -261,8 +264,9 @@ class GlpiClient:
             raise GlpiError(f"{path}: HTTP 200 with {len(rows)} of {total} rows")
         return Page(start, rows, total, resp.status_code)
 
-    def item(self, itemtype: str, item_id: int, params: Mapping[str, Any] | None = None
-             ) -> dict[str, Any] | None:
+    def item(
+        self, itemtype: str, item_id: int, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """One item, or None if GLPI says it does not exist (404)."""
         resp, body = self.get(f"{itemtype}/{item_id}", dict(params or {}))
         if resp.status_code == 404:

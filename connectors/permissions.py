@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from config.auth import Role, register_permission
 
-PERMISSIONS = {
+PERMISSIONS: dict[str, set[Role]] = {
     "connectors.runs.read": set(),  # admins only: run errors name objects of every tenant
     "connectors.sources.read": set(),  # admins only
     "connectors.runs.start": set(),  # admins only

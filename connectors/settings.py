@@ -104,7 +104,10 @@ class SourceConfig:
         section = {**_DEFAULTS, **dict(settings.section("connectors"))}
         options = dict(source.options)
         merged = {**section, **{k: v for k, v in options.items() if k in _DEFAULTS}}
-        item_kinds = {**dict(section.get("item_kinds") or {}), **dict(options.get("item_kinds") or {})}
+        item_kinds = {
+            **dict(section.get("item_kinds") or {}),
+            **dict(options.get("item_kinds") or {}),
+        }
         amap = options.get("activity_map") or {}
         if not isinstance(amap, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in amap.items()

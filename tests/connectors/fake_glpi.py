@@ -89,22 +89,47 @@ class FakeGlpi:
             "date_mod": self.tick(0),
         }
 
-    def add_user(self, id: int, login: str, realname: str = "", firstname: str = "",  # noqa: A002
-                 entity: int = 0) -> None:
+    def add_user(
+        self,
+        id: int,
+        login: str,
+        realname: str = "",
+        firstname: str = "",  # noqa: A002
+        entity: int = 0,
+    ) -> None:
         self.users[id] = {
-            "id": id, "name": login, "realname": realname, "firstname": firstname,
-            "entities_id": entity, "is_active": 1, "is_deleted": 0,
+            "id": id,
+            "name": login,
+            "realname": realname,
+            "firstname": firstname,
+            "entities_id": entity,
+            "is_active": 1,
+            "is_deleted": 0,
         }
 
     def add_ticket(self, id: int, **kw: Any) -> dict[str, Any]:  # noqa: A002
         now = self.tick()
         row = {
-            "id": id, "entities_id": 1, "name": f"Ticket {id}", "date": now,
-            "closedate": None, "solvedate": None, "date_mod": now,
-            "users_id_lastupdater": 2, "status": 2, "users_id_recipient": 2,
-            "requesttypes_id": 1, "content": f"<p>Content {id}</p>", "urgency": 3,
-            "impact": 3, "priority": 3, "itilcategories_id": 0, "type": 1,
-            "actiontime": 0, "is_deleted": 0, "date_creation": now,
+            "id": id,
+            "entities_id": 1,
+            "name": f"Ticket {id}",
+            "date": now,
+            "closedate": None,
+            "solvedate": None,
+            "date_mod": now,
+            "users_id_lastupdater": 2,
+            "status": 2,
+            "users_id_recipient": 2,
+            "requesttypes_id": 1,
+            "content": f"<p>Content {id}</p>",
+            "urgency": 3,
+            "impact": 3,
+            "priority": 3,
+            "itilcategories_id": 0,
+            "type": 1,
+            "actiontime": 0,
+            "is_deleted": 0,
+            "date_creation": now,
         }
         row.update(kw)
         self.tickets[id] = row
@@ -113,10 +138,23 @@ class FakeGlpi:
     def add_task(self, id: int, ticket: int, seconds: int, **kw: Any) -> dict[str, Any]:  # noqa: A002
         now = self.tick()
         row = {
-            "id": id, "uuid": f"uuid-{id}", "tickets_id": ticket, "taskcategories_id": 0,
-            "date": now, "users_id": 2, "users_id_editor": 0, "content": f"<p>Task {id}</p>",
-            "is_private": 0, "actiontime": seconds, "begin": None, "end": None, "state": 2,
-            "users_id_tech": 2, "groups_id_tech": 0, "date_mod": now, "date_creation": now,
+            "id": id,
+            "uuid": f"uuid-{id}",
+            "tickets_id": ticket,
+            "taskcategories_id": 0,
+            "date": now,
+            "users_id": 2,
+            "users_id_editor": 0,
+            "content": f"<p>Task {id}</p>",
+            "is_private": 0,
+            "actiontime": seconds,
+            "begin": None,
+            "end": None,
+            "state": 2,
+            "users_id_tech": 2,
+            "groups_id_tech": 0,
+            "date_mod": now,
+            "date_creation": now,
         }
         row.update(kw)
         self.tasks[id] = row
@@ -124,7 +162,8 @@ class FakeGlpi:
             t = self.tickets[ticket]
             t["date_mod"] = now  # GLPI updates the parent's date_mod on task changes
             t["actiontime"] = sum(
-                r["actiontime"] for r in self.tasks.values()
+                r["actiontime"]
+                for r in self.tasks.values()
                 if r["tickets_id"] == ticket and isinstance(r["actiontime"], int)
             )
         return row
@@ -142,14 +181,26 @@ class FakeGlpi:
         base = dt.datetime(2024, 1, 1, 8, 0) + dt.timedelta(minutes=7 * i)
         date = base.strftime("%Y-%m-%d %H:%M:%S")
         return {
-            "id": i, "entities_id": 1 + i % 3, "name": f"Incident {i} & co",
-            "date": date, "closedate": None, "solvedate": None, "date_mod": date,
-            "users_id_lastupdater": 2, "status": 1 + i % 6, "users_id_recipient": 2,
-            "requesttypes_id": 1, "content": f"<p>Problème n°{i} sur le poste</p>",
-            "urgency": 1 + i % 5, "impact": 1 + (i // 5) % 5, "priority": 1 + i % 6,
-            "itilcategories_id": 1 + i % 2, "type": 1 + i % 2,
+            "id": i,
+            "entities_id": 1 + i % 3,
+            "name": f"Incident {i} & co",
+            "date": date,
+            "closedate": None,
+            "solvedate": None,
+            "date_mod": date,
+            "users_id_lastupdater": 2,
+            "status": 1 + i % 6,
+            "users_id_recipient": 2,
+            "requesttypes_id": 1,
+            "content": f"<p>Problème n°{i} sur le poste</p>",
+            "urgency": 1 + i % 5,
+            "impact": 1 + (i // 5) % 5,
+            "priority": 1 + i % 6,
+            "itilcategories_id": 1 + i % 2,
+            "type": 1 + i % 2,
             "actiontime": sum(self._gen_seconds(i, k) for k in range(self.tasks_per_ticket)),
-            "is_deleted": 0, "date_creation": date,
+            "is_deleted": 0,
+            "date_creation": date,
         }
 
     def _gen_seconds(self, ticket: int, k: int) -> int:
@@ -161,12 +212,23 @@ class FakeGlpi:
         base = dt.datetime(2024, 1, 1, 9, 0) + dt.timedelta(minutes=7 * ticket + k)
         date = base.strftime("%Y-%m-%d %H:%M:%S")
         return {
-            "id": task_id, "uuid": f"u{task_id}", "tickets_id": ticket,
-            "taskcategories_id": 1 + k % 2, "date": date, "users_id": 2 + ticket % 2,
-            "users_id_editor": 0, "content": f"<p>Travail {task_id}</p>", "is_private": k % 2,
-            "actiontime": self._gen_seconds(ticket, k), "begin": None, "end": None,
-            "state": 2, "users_id_tech": 2 + ticket % 2, "groups_id_tech": 0,
-            "date_mod": date, "date_creation": date,
+            "id": task_id,
+            "uuid": f"u{task_id}",
+            "tickets_id": ticket,
+            "taskcategories_id": 1 + k % 2,
+            "date": date,
+            "users_id": 2 + ticket % 2,
+            "users_id_editor": 0,
+            "content": f"<p>Travail {task_id}</p>",
+            "is_private": k % 2,
+            "actiontime": self._gen_seconds(ticket, k),
+            "begin": None,
+            "end": None,
+            "state": 2,
+            "users_id_tech": 2 + ticket % 2,
+            "groups_id_tech": 0,
+            "date_mod": date,
+            "date_creation": date,
         }
 
     # -- visible rows ----------------------------------------------------------------
@@ -189,7 +251,8 @@ class FakeGlpi:
         if self.n_generated:
             n = self.n_generated * self.tasks_per_ticket
             ids += [
-                i for i in range(1, n + 1)
+                i
+                for i in range(1, n + 1)
                 if (i - 1) // self.tasks_per_ticket + 1 not in self.purged
                 and (self.see_private or (i - 1) % self.tasks_per_ticket % 2 == 0)
             ]
@@ -237,10 +300,15 @@ class FakeGlpi:
     def _err(self, status: int, code: str, message: str) -> Response:
         return Response(json.dumps([code, message]), status, mimetype="application/json")
 
-    def _json(self, body: Any, status: int = 200, headers: dict[str, str] | None = None,
-              prefix: str = "") -> Response:
-        return Response(prefix + json.dumps(body), status, headers=headers or {},
-                        content_type="application/json; charset=UTF-8")
+    def _json(
+        self, body: Any, status: int = 200, headers: dict[str, str] | None = None, prefix: str = ""
+    ) -> Response:
+        return Response(
+            prefix + json.dumps(body),
+            status,
+            headers=headers or {},
+            content_type="application/json; charset=UTF-8",
+        )
 
     def _fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -262,14 +330,17 @@ class FakeGlpi:
             if "user_token" not in auth:
                 return self._err(400, "ERROR_LOGIN_PARAMETERS_MISSING", "missing parameter")
             if auth.split(" ", 1)[-1] != USER_TOKEN:
-                return self._err(401, "ERROR_GLPI_LOGIN_USER_TOKEN",
-                                 "parameter user_token seems invalid")
+                return self._err(
+                    401, "ERROR_GLPI_LOGIN_USER_TOKEN", "parameter user_token seems invalid"
+                )
             token = secrets.token_hex(20)
             self.sessions[token] = self.session_calls
             return self._json({"session_token": token})
         token = req.headers.get("Session-Token")
         if not token:
-            return self._err(400, "ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing")
+            return self._err(
+                400, "ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing"
+            )
         left = self.sessions.get(token)
         if left is None or left <= 0:
             self.sessions.pop(token, None)
@@ -285,7 +356,9 @@ class FakeGlpi:
                 return self._err(400, "ERROR", "Bad Request")
             return self._json(True)
         if req.method == "GET" and req.get_data():
-            return self._err(400, "ERROR_JSON_PAYLOAD_FORBIDDEN", "GET Request should not have json payload")
+            return self._err(
+                400, "ERROR_JSON_PAYLOAD_FORBIDDEN", "GET Request should not have json payload"
+            )
         fault = self._fault(path)
         prefix = ""
         if fault is not None:
@@ -300,12 +373,16 @@ class FakeGlpi:
             if fault.kind == "malformed":
                 return Response('[{"id": 1, "name": "trunc', 200, content_type="application/json")
             if fault.kind == "notice":
-                prefix = ("<br />\n<b>Notice</b>:  Undefined index: x in "
-                          "<b>/var/www/glpi/src/Search.php</b> on line <b>123</b><br />\n")
+                prefix = (
+                    "<br />\n<b>Notice</b>:  Undefined index: x in "
+                    "<b>/var/www/glpi/src/Search.php</b> on line <b>123</b><br />\n"
+                )
             if fault.kind == "error500":
                 return self._err(500, "ERROR_SQL", "Unexpected SQL Error")
         if path == "getGlpiConfig":
-            return self._json({"cfg_glpi": {"version": self.version, "list_limit": self.list_limit}})
+            return self._json(
+                {"cfg_glpi": {"version": self.version, "list_limit": self.list_limit}}
+            )
         if path == "getActiveProfile":
             rights = 1 | (8192 if self.see_private else 0)
             return self._json({"active_profile": {"id": 4, "name": "Sync", "task": rights}})
@@ -319,7 +396,11 @@ class FakeGlpi:
             if self.ticket(ticket_id) is None:
                 return self._err(404, "ERROR_ITEM_NOT_FOUND", "Item not found")
             if m.group(2) == "TicketTask":
-                rows = [t for i in self.task_ids() if (t := self.task(i)) and t["tickets_id"] == ticket_id]
+                rows = [
+                    t
+                    for i in self.task_ids()
+                    if (t := self.task(i)) and t["tickets_id"] == ticket_id
+                ]
             else:
                 rows = [r for r in self.item_tickets.values() if r["tickets_id"] == ticket_id]
             return self._page(m.group(2), rows, args, prefix)
@@ -329,8 +410,15 @@ class FakeGlpi:
             if row is None:
                 return self._err(404, "ERROR_ITEM_NOT_FOUND", "Item not found")
             return self._json(self.out(row), prefix=prefix)
-        if path in ("Entity", "ITILCategory", "TaskCategory", "User", "Ticket", "TicketTask",
-                    "Item_Ticket"):
+        if path in (
+            "Entity",
+            "ITILCategory",
+            "TaskCategory",
+            "User",
+            "Ticket",
+            "TicketTask",
+            "Item_Ticket",
+        ):
             return self._collection(path, args, prefix)
         return self._err(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found")
 
@@ -361,8 +449,10 @@ class FakeGlpi:
         if itemtype == "TicketTask":
             return self._page_lazy(itemtype, self.task_ids(), self.task, args, prefix)
         source = {
-            "Entity": self.entities, "ITILCategory": self.categories,
-            "TaskCategory": self.task_categories, "User": self.users,
+            "Entity": self.entities,
+            "ITILCategory": self.categories,
+            "TaskCategory": self.task_categories,
+            "User": self.users,
             "Item_Ticket": self.item_tickets,
         }[itemtype]
         rows = [r for _, r in sorted(source.items())]
@@ -376,16 +466,26 @@ class FakeGlpi:
             return self._err(400, "ERROR", "range must be in format : [start-end] with integers")
         start, end = (int(x) for x in raw.split("-"))
         if start > total:
-            return self._err(400, "ERROR_RANGE_EXCEED_TOTAL",
-                             f"Provided range exceed total count of data: {total}")
+            return self._err(
+                400,
+                "ERROR_RANGE_EXCEED_TOTAL",
+                f"Provided range exceed total count of data: {total}",
+            )
         return start, end
 
-    def _page(self, itemtype: str, rows: list[dict[str, Any]], args: dict[str, str],
-              prefix: str) -> Response:
+    def _page(
+        self, itemtype: str, rows: list[dict[str, Any]], args: dict[str, str], prefix: str
+    ) -> Response:
         return self._page_lazy(itemtype, list(range(len(rows))), lambda i: rows[i], args, prefix)
 
-    def _page_lazy(self, itemtype: str, ids: list[int], get: Callable[[int], Any],
-                   args: dict[str, str], prefix: str) -> Response:
+    def _page_lazy(
+        self,
+        itemtype: str,
+        ids: list[int],
+        get: Callable[[int], Any],
+        args: dict[str, str],
+        prefix: str,
+    ) -> Response:
         total = len(ids)
         rng = self._range(args, total)
         if isinstance(rng, Response):
@@ -402,15 +502,24 @@ class FakeGlpi:
     def _search(self, args: dict[str, str], prefix: str) -> Response:
         deleted = args.get("is_deleted") in ("true", "1")
         since = None
-        if args.get("criteria[0][field]") == "19" and args.get("criteria[0][searchtype]") == "morethan":
+        if (
+            args.get("criteria[0][field]") == "19"
+            and args.get("criteria[0][searchtype]") == "morethan"
+        ):
             since = args.get("criteria[0][value]")
         rows = []
         for i in self.ticket_ids(deleted):
             t = self.ticket(i)
             assert t is not None
             if since is None or t["date_mod"] > since:
-                rows.append({"1": encode10(t["name"]) if self.version.startswith("10") else t["name"],
-                             "2": t["id"], "19": t["date_mod"], "80": "Entité racine"})
+                rows.append(
+                    {
+                        "1": encode10(t["name"]) if self.version.startswith("10") else t["name"],
+                        "2": t["id"],
+                        "19": t["date_mod"],
+                        "80": "Entité racine",
+                    }
+                )
         rows.sort(key=lambda r: (r["19"], r["2"]))
         total = len(rows)
         rng = self._range(args, total)
@@ -418,8 +527,12 @@ class FakeGlpi:
             return rng
         start, end = rng
         window = rows[start : end + 1]
-        body: dict[str, Any] = {"totalcount": total, "count": len(window), "sort": [19],
-                                "order": ["ASC"]}
+        body: dict[str, Any] = {
+            "totalcount": total,
+            "count": len(window),
+            "sort": [19],
+            "order": ["ASC"],
+        }
         headers = {"Accept-Range": "Ticket 1000"}
         if total:
             body["data"] = window
@@ -455,10 +568,20 @@ def small_instance(version: str = "10.0.18") -> FakeGlpi:
     fake.add_entity(1, "Ville de Saint-Aubin", 0)
     fake.add_entity(2, "OPH Val-d'Orge Habitat", 0)
     fake.add_entity(3, "CCAS Saint-Aubin", 1)
-    fake.categories[1] = {"id": 1, "name": "Applications métier", "itilcategories_id": 0,
-                          "completename": "Applications métier", "level": 1}
-    fake.categories[2] = {"id": 2, "name": "ERP Finances", "itilcategories_id": 1,
-                          "completename": "Applications métier > ERP Finances", "level": 2}
+    fake.categories[1] = {
+        "id": 1,
+        "name": "Applications métier",
+        "itilcategories_id": 0,
+        "completename": "Applications métier",
+        "level": 1,
+    }
+    fake.categories[2] = {
+        "id": 2,
+        "name": "ERP Finances",
+        "itilcategories_id": 1,
+        "completename": "Applications métier > ERP Finances",
+        "level": 2,
+    }
     fake.task_categories[1] = {"id": 1, "name": "Projet ERP", "completename": "Projet ERP"}
     fake.task_categories[2] = {"id": 2, "name": "Support", "completename": "Support"}
     fake.add_user(2, "jleroy", "Leroy", "Julien", entity=1)

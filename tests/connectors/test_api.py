@@ -72,7 +72,15 @@ def test_runs_list_detail_errors(client_as, tenant, fake):
     assert listing.get_json()["count"] == 1
     detail = admin.get(f"/api/v1/sync/runs/{run.id}").get_json()
     assert detail["status"] == "succeeded"
-    assert {"created", "updated", "deleted", "unchanged", "errors", "started_at", "finished_at"} <= set(detail)
+    assert {
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "errors",
+        "started_at",
+        "finished_at",
+    } <= set(detail)
     assert detail["errors"][0]["external_id"] == "2"
     errors = admin.get(f"/api/v1/sync/runs/{run.id}/errors?level=error").get_json()
     assert errors["count"] == 1 and errors["results"][0]["object_type"] == "ticket"
@@ -80,7 +88,11 @@ def test_runs_list_detail_errors(client_as, tenant, fake):
     assert_problem(admin.get("/api/v1/sync/runs/999999"), 404)
     assert_problem(admin.get("/api/v1/sync/runs/999999/errors"), 404)
     tech = client_as("technician", [tenant])
-    for url in ("/api/v1/sync/runs", f"/api/v1/sync/runs/{run.id}", f"/api/v1/sync/runs/{run.id}/errors"):
+    for url in (
+        "/api/v1/sync/runs",
+        f"/api/v1/sync/runs/{run.id}",
+        f"/api/v1/sync/runs/{run.id}/errors",
+    ):
         assert_problem(tech.get(url), 403)
     assert_problem(client_as("manager", [tenant]).get("/api/v1/sync/runs"), 403)
 
@@ -95,7 +107,9 @@ def test_queue_a_run_needs_a_scheduler(client_as, tenant, fake, sync_app):
     assert_problem(admin.post("/api/v1/sync/sources/nope/runs", json={}), 404)
     assert_problem(admin.post("/api/v1/sync/sources/glpi/runs", json={"full": "maybe"}), 422)
     assert_problem(admin.post("/api/v1/sync/sources/glpi/runs", json={"colour": 1}), 422)
-    assert_problem(client_as("technician", [tenant]).post("/api/v1/sync/sources/glpi/runs", json={}), 403)
+    assert_problem(
+        client_as("technician", [tenant]).post("/api/v1/sync/sources/glpi/runs", json={}), 403
+    )
     assert acquire_lease("sched-1", now=utcnow(), ttl=timedelta(seconds=60))
     fake.add_ticket(1)
     resp = admin.post("/api/v1/sync/sources/glpi/runs", json={"full": True})

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from config.db import db
 from config.tenancy import Tenant
-from connectors.models import SyncError, SyncRun
+from connectors.models import SyncError
 from servicedesk.models import Ticket, TimeEntry
 from tests.connectors.conftest import sync
 
@@ -20,23 +20,40 @@ def _errors(run_id: int, level: str = "error") -> list[SyncError]:
 
 
 def test_first_full_sync_then_nothing_changes(sdb, fake):
-    fake.add_ticket(10, entities_id=1, name="Lenteur ERP Finances & Paie", itilcategories_id=2,
-                    status=5, urgency=5, impact=4, priority=6, solvedate="2025-03-04 10:00:00")
+    fake.add_ticket(
+        10,
+        entities_id=1,
+        name="Lenteur ERP Finances & Paie",
+        itilcategories_id=2,
+        status=5,
+        urgency=5,
+        impact=4,
+        priority=6,
+        solvedate="2025-03-04 10:00:00",
+    )
     fake.add_task(100, 10, 3600, taskcategories_id=1)
     fake.add_task(101, 10, 1800, taskcategories_id=2, is_private=1)
     fake.add_ticket(11, entities_id=3)
     run = sync()
     assert run.status == "succeeded", run.detail
     assert run.mode == "full"  # no watermark yet
-    ticket = db.session.execute(sa.select(Ticket).where(Ticket.external_id == "10")).unique().scalar_one()
+    ticket = (
+        db.session.execute(sa.select(Ticket).where(Ticket.external_id == "10"))
+        .unique()
+        .scalar_one()
+    )
     assert ticket.title == "Lenteur ERP Finances & Paie"
     assert ticket.status.value == "solved"
     assert (ticket.urgency, ticket.impact, ticket.priority) == (1, 2, 1)
     assert ticket.tenant.code == "ville-de-saint-aubin"
     assert ticket.tenant.external_ids == {"glpi": "1"}
-    sub = db.session.execute(sa.select(Tenant).where(Tenant.external_ids["glpi"].as_string() == "3")).scalar_one()
+    sub = db.session.execute(
+        sa.select(Tenant).where(Tenant.external_ids["glpi"].as_string() == "3")
+    ).scalar_one()
     assert sub.parent.code == "ville-de-saint-aubin"
-    entries = {e.external_id: e for e in db.session.execute(sa.select(TimeEntry)).unique().scalars()}
+    entries = {
+        e.external_id: e for e in db.session.execute(sa.select(TimeEntry)).unique().scalars()
+    }
     assert entries["100"].minutes == 60 and entries["100"].activity == "project"
     assert entries["101"].minutes == 30 and entries["101"].activity == "assistance"
     assert entries["101"].note == ""  # private task: the time, not the text
@@ -49,9 +66,13 @@ def test_first_full_sync_then_nothing_changes(sdb, fake):
 
 
 def _ticket(ext: str) -> Ticket | None:
-    return db.session.execute(
-        sa.select(Ticket).where(Ticket.source == "glpi", Ticket.external_id == ext)
-    ).unique().scalar()
+    return (
+        db.session.execute(
+            sa.select(Ticket).where(Ticket.source == "glpi", Ticket.external_id == ext)
+        )
+        .unique()
+        .scalar()
+    )
 
 
 def _entries() -> dict[str, TimeEntry]:
@@ -76,7 +97,9 @@ def test_bad_records_are_recorded_with_their_id_and_the_rest_goes_through(sdb, f
     fake.add_ticket(6, type=7)
     fake.add_ticket(7, urgency=42)
     fake.add_ticket(8, date="31/12/2024")
-    fake.add_ticket(9, name="<img src=x onerror=alert(1)>Écran", content="<p>ok</p><script>x()</script>")
+    fake.add_ticket(
+        9, name="<img src=x onerror=alert(1)>Écran", content="<p>ok</p><script>x()</script>"
+    )
     fake.add_task(50, 1, 600)
     fake.add_task(51, 999, 600)  # unknown ticket
     fake.add_task(52, 1, -60)  # negative

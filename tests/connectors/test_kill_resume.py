@@ -26,8 +26,8 @@ LEASE = 2
 def _env(tmp_path: Path, url: str, glpi_url: str) -> dict[str, str]:
     config = tmp_path / "syndic.toml"
     config.write_text(
-        "[connectors]\npage_size = 100\nrun_lease_seconds = %d\nbackoff = 0.01\n"
-        "read_timeout = 10.0\n" % LEASE
+        f"[connectors]\npage_size = 100\nrun_lease_seconds = {LEASE}\nbackoff = 0.01\n"
+        "read_timeout = 10.0\n"
     )
     return {
         **os.environ,
@@ -134,7 +134,10 @@ def test_kill_nine_at_any_point_then_resume(tmp_path: Path) -> None:
         env = _env(tmp_path, url, server.url)
         subprocess.run(
             [sys.executable, "-m", "config.cli", "db", "upgrade"],
-            env=env, cwd=ROOT, check=True, capture_output=True,
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
         )
         started = time.monotonic()
         _kill_when(env, mid_page, delay=0.05)
