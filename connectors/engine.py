@@ -311,7 +311,14 @@ class Run:
 
     # -- records -----------------------------------------------------------------------
 
-    def apply(self, object_type: str, external_id: Any, func: Callable[[], str]) -> str | None:
+    def apply(
+        self,
+        object_type: str,
+        external_id: Any,
+        func: Callable[[], str],
+        *,
+        line: int | None = None,
+    ) -> str | None:
         """Apply one record in a savepoint; count its result (created/updated/unchanged/
         skipped/deleted), or record the error with its external id and go on."""
         try:
@@ -320,7 +327,7 @@ class Run:
         except (LeaseLost, sa.exc.OperationalError, sa.exc.InterfaceError):
             raise
         except Exception as exc:  # noqa: BLE001 - a bad record never stops the page
-            self.error(object_type, external_id, record_message(exc))
+            self.error(object_type, external_id, record_message(exc), line=line)
             self.pending.add(object_type, "skipped")
             return None
         self.pending.add(object_type, result)
