@@ -59,6 +59,7 @@ __all__ = [
     "restore_ticket",
     "sanitize_html",
     "soft_delete_external_tickets",
+    "soft_delete_external_time_entries",
     "transition_ticket",
     "update_project",
     "update_ticket",
@@ -1030,6 +1031,26 @@ def soft_delete_external_tickets(
             chunk = ids[start : start + 500]
             stmt = select(Ticket).where(Ticket.source == source, Ticket.external_id.in_(chunk))
             deleted += _trash(db.session.execute(stmt).unique().scalars(), now)
+    return deleted
+
+
+def soft_delete_external_time_entries(
+    source: str, external_ids: Iterable[str], *, actor: Actor, now: dt.datetime
+) -> int:
+    """Soft-delete the time entries of a source that vanished from it (or whose duration
+    went to zero there); returns how many were deleted now. Guards are the caller's."""
+    ids = [str(i) for i in external_ids]
+    with transaction(actor=actor):
+        deleted = 0
+        for start in range(0, len(ids), 500):
+            stmt = select(TimeEntry).where(
+                TimeEntry.source == source,
+                TimeEntry.external_id.in_(ids[start : start + 500]),
+                TimeEntry.deleted_at.is_(None),
+            )
+            for entry in db.session.execute(stmt).unique().scalars():
+                entry.deleted_at = now
+                deleted += 1
     return deleted
 
 
