@@ -19,3 +19,6 @@ def init_app(app: Any, api: Any) -> None:
     app.cli.add_command(sync_command)
     settings = app.extensions["syndic.settings"]
     register(ConnectorSettings.of(settings), settings.timezone)
+    from connectors.pages import init_pages
+
+    init_pages(app)

@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from config.api import Blueprint, InSchema, OutSchema, page_schema
 from config.auth import current_actor, require
-from config.db import db, utcnow
-from config.errors import NotFound, ServiceUnavailable
+from config.db import db
+from config.errors import NotFound
 from config.filters import FilterSet
-from config.jobs import lease_holder
 from config.pagination import paginate
 from config.settings import current_settings
 from connectors import runner
+from connectors.control import start_run
 from connectors.models import SyncError, SyncRun, SyncSource
 
 sync_blp = Blueprint(
@@ -133,22 +133,11 @@ class SourceRuns(MethodView):
     @sync_blp.response(202, RunOut)
     def post(self, data: dict[str, Any], name: str) -> Any:
         """Queue a run for `syndic scheduler` (503 while no scheduler holds the lease)."""
-        actor = current_actor()
-        require(actor, "connectors.runs.start")
-        if name not in current_settings().sources:
-            raise NotFound(f"No sync source named {name!r}.")
-        now = utcnow()
-        if lease_holder(now=now) is None:
-            raise ServiceUnavailable(
-                "No scheduler is running: start `syndic scheduler`, or run "
-                "`syndic sync` from the command line.",
-                headers={"Retry-After": "60"},
-            )
-        run = runner.queue_run(
+        run = start_run(
             name,
             full=data["full"],
             allow_mass_delete=data["allow_mass_delete"],
-            requested_by=actor.username,
+            actor=current_actor(),
         )
         return run, {"Location": url_for("sync.RunById", run_id=run.id, _external=True)}
 

@@ -7,3 +7,6 @@ def init_app(app, api):  # noqa: ANN001, ANN201 - called by config.app
     from reporting.permissions import register
 
     register()
+    from reporting.pages import init_pages
+
+    init_pages(app)

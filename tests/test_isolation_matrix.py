@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import re
 import secrets
 import zipfile
@@ -425,10 +426,45 @@ PARAM_VALUES = {
 GLOBAL_PARAMS = {"category_id"}  # categories are shared by all tenants
 
 
-def _concrete(rule: Any, world: World, *, missing: bool) -> str | None:
-    """The rule's path with B's objects (or missing ones); None for a global object."""
+_CONVERTED = r"<(?:\w+(?:\([^)]*\))?:)?{}>"
+
+
+def _choice_values(rule: Any, arg: str) -> list[str] | None:
+    """Parameters that name a kind of thing rather than an object: every value is probed."""
     path = rule.rule
-    for arg in rule.arguments:
+    if arg == "slug":
+        from reporting.pages import SPECS
+
+        return sorted(SPECS)
+    if arg == "fmt":
+        return ["pdf", "xlsx", "csv"]
+    if arg == "name" and "/reports/" in path:
+        from reporting.services import REPORTS
+
+        return list(REPORTS)
+    if arg == "name":  # a sync source (admins only, no tenant)
+        return ["glpi", "nope"]
+    if arg == "run_id":  # sync runs have no tenant; admins only
+        return ["1"]
+    return None
+
+
+def _variants(rule: Any) -> list[tuple[str, set[str]]]:
+    """The rule's path with every value of its choice parameters, and the object parameters
+    left to fill."""
+    choice_args = [a for a in sorted(rule.arguments) if _choice_values(rule, a) is not None]
+    out = []
+    for combo in itertools.product(*(_choice_values(rule, a) or [] for a in choice_args)):
+        path = rule.rule
+        for arg, value in zip(choice_args, combo, strict=True):
+            path = re.sub(_CONVERTED.format(arg), value, path)
+        out.append((path, set(rule.arguments) - set(choice_args)))
+    return out
+
+
+def _concrete(path: str, args: set[str], world: World, *, missing: bool) -> str | None:
+    """The path with B's objects (or missing ones) in ``args``; None for a global object."""
+    for arg in sorted(args):
         if arg in GLOBAL_PARAMS:
             return None
         if arg == "code":  # by-code routes: tenants or projects
@@ -436,10 +472,20 @@ def _concrete(rule: Any, world: World, *, missing: bool) -> str | None:
         elif arg in PARAM_VALUES:
             name = PARAM_VALUES[arg]
         else:
-            pytest.fail(f"the isolation matrix has no B object for <{arg}> in {rule.rule}")
+            pytest.fail(f"the isolation matrix has no B object for <{arg}> in {path}")
         value = _fill(f"{{b:{name}}}", world, missing=missing)
-        path = re.sub(rf"<(?:\w+:)?{arg}>", str(value), path)
+        path = re.sub(_CONVERTED.format(arg), str(value), path)
     return path
+
+
+def _report_query() -> str:
+    """A period that holds the seeded entries, grouped by member (so names would show)."""
+    today = utcnow().date()
+    start = today - dt.timedelta(days=60)
+    return (
+        f"?from={start.isoformat()}&to={today.isoformat()}&month={today.strftime('%Y-%m')}"
+        f"&year={today.year}&group_by=tenant"
+    )
 
 
 @dataclass
@@ -498,17 +544,25 @@ def test_api_isolation_matrix(app, db, make_tenant, capsys):
     world = _seed(app, make_tenant)
     principals = _principals(app, world)
     m = Matrix()
-    for method, rule in _api_rules(app):
+    for method, rule, base, args in (
+        (method, rule, base, args)
+        for method, rule in _api_rules(app)
+        for base, args in _variants(rule)
+    ):
         template = _template(rule)
-        path = _concrete(rule, world, missing=False)
+        path = _concrete(base, args, world, missing=False)
         if path is None:  # a shared object: only no server error and no leak
-            path = re.sub(r"<(?:\w+:)?\w+>", "1", rule.rule)
-        missing_path = _concrete(rule, world, missing=True) or path
-        has_object = bool(rule.arguments - GLOBAL_PARAMS)
+            path = re.sub(r"<[^>]+>", "1", base)
+        missing_path = _concrete(base, args, world, missing=True) or path
+        has_object = bool(args - GLOBAL_PARAMS)
         body = OBJECT_BODIES.get((method, template), None if method in ("GET", "DELETE") else {})
         queries = LIST_QUERIES if method == "GET" and not rule.arguments else ("",)
         if (method, template) in OBJECT_QUERIES:
             queries = (OBJECT_QUERIES[method, template],)
+        if "/reports/" in rule.rule and method == "GET" and "name" in rule.arguments:
+            queries = tuple(
+                _report_query() + f"&format={fmt}" for fmt in ("json", "csv", "xlsx", "html", "pdf")
+            )
         for who in principals:
             for query in queries:
                 client = app.test_client()
@@ -594,13 +648,19 @@ def test_page_isolation_matrix(app, db, make_tenant, capsys):
         )
     root = create_user("page-admin", role=Role.ADMIN, tenants=[], all_tenants=True, actor=SYSTEM)
     browsers.append((Principal("admin", {}, "admin", root), signed_in(app, db, root)))
-    for method, rule in _page_rules(app):
+    for method, rule, base, args in (
+        (method, rule, base, args)
+        for method, rule in _page_rules(app)
+        for base, args in _variants(rule)
+    ):
         template = _template(rule)
-        path = _concrete(rule, world, missing=False)
-        missing_path = _concrete(rule, world, missing=True)
+        path = _concrete(base, args, world, missing=False)
+        missing_path = _concrete(base, args, world, missing=True)
         assert path is not None and missing_path is not None
         form = PAGE_FORMS.get((method, template), {})
         queries = PAGE_QUERIES if method == "GET" and not rule.arguments else ("",)
+        if rule.rule.startswith("/rapports/") and method == "GET":
+            queries = (_report_query(),)
         for who, browser in browsers:
             data = {**form, "csrf_token": getattr(browser, "csrf", "")}
             for query in queries:
@@ -623,7 +683,7 @@ def test_page_isolation_matrix(app, db, make_tenant, capsys):
                         m.fail(who, method, url, resp, f"page shows {marker}")
                 if before is not None and _row_counts() != before:
                     m.fail(who, method, url, resp, "a refused form wrote rows")
-                if who.kind == "bound" and rule.arguments:
+                if who.kind == "bound" and args:
                     if resp.status_code not in (403, 404):
                         m.fail(who, method, url, resp, "expected a 403 or 404 page")
                     twin = browser.open(
