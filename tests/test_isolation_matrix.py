@@ -544,11 +544,8 @@ def test_api_isolation_matrix(app, db, make_tenant, capsys):
     world = _seed(app, make_tenant)
     principals = _principals(app, world)
     m = Matrix()
-    for method, rule, base, args in (
-        (method, rule, base, args)
-        for method, rule in _api_rules(app)
-        for base, args in _variants(rule)
-    ):
+    probes = [(m_, r_, b_, a_) for m_, r_ in _api_rules(app) for b_, a_ in _variants(r_)]
+    for method, rule, base, args in probes:
         template = _template(rule)
         path = _concrete(base, args, world, missing=False)
         if path is None:  # a shared object: only no server error and no leak
@@ -648,11 +645,8 @@ def test_page_isolation_matrix(app, db, make_tenant, capsys):
         )
     root = create_user("page-admin", role=Role.ADMIN, tenants=[], all_tenants=True, actor=SYSTEM)
     browsers.append((Principal("admin", {}, "admin", root), signed_in(app, db, root)))
-    for method, rule, base, args in (
-        (method, rule, base, args)
-        for method, rule in _page_rules(app)
-        for base, args in _variants(rule)
-    ):
+    probes = [(m_, r_, b_, a_) for m_, r_ in _page_rules(app) for b_, a_ in _variants(r_)]
+    for method, rule, base, args in probes:
         template = _template(rule)
         path = _concrete(base, args, world, missing=False)
         missing_path = _concrete(base, args, world, missing=True)
