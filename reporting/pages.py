@@ -229,8 +229,12 @@ def report_page(slug: str) -> Any:
         (label, url_for("reporting_pages.download", slug=slug, fmt=fmt, **_query(params, **extra)))
         for fmt, label, extra in DOWNLOADS
     ]
+    labels = {}
+    if report is not None:
+        labels = {c.key: str(c.label) for t in report.tables for c in t.columns}
     html = render_template(
         "reporting/pages/report.html",
+        labels=labels,
         spec=spec,
         params=params,
         report=report,

@@ -104,7 +104,7 @@ class Pages:
                 from selenium.webdriver.support.ui import Select
 
                 Select(element).select_by_value(value)
-            elif element.get_attribute("type") == "date":
+            elif element.get_attribute("type") in ("date", "month"):
                 # typing into a date input follows the browser's locale; set the ISO value
                 self.driver.execute_script("arguments[0].value = arguments[1]", element, value)
             else:
