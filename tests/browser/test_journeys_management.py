@@ -65,3 +65,10 @@ def test_manager_reads_the_reports_and_downloads_the_pmo_pdf(pages, tmp_path):
 
     pages.visit("/rapports/tickets")
     pages.check("reports-tickets")
+
+
+def test_admin_reads_the_sync_status(pages):
+    pages.sign_in("admin")
+    pages.visit("/synchronisation")
+    assert "Synchronisation" in pages.text
+    pages.check("sync-status")
