@@ -30,7 +30,7 @@ __all__ = [
 
 MAX_PERIOD_YEARS = 10
 # Parameters every report accepts: they choose the output, not the content.
-OUTPUT_PARAMS = frozenset({"format", "sep"})
+OUTPUT_PARAMS = frozenset({"format", "sep", "table"})
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
