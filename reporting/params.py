@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from config.errors import BadRequest
 
@@ -38,7 +39,7 @@ _YEAR_RE = re.compile(r"^\d{4}$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def bad(name: str, message: str, **extra: object) -> BadRequest:
+def bad(name: str, message: str, **extra: Any) -> BadRequest:
     return BadRequest(f"{name}: {message}", errors={name: [message]}, **extra)
 
 

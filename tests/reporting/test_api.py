@@ -173,8 +173,7 @@ def archived(world, app, tmp_path, monkeypatch):
         ),
     )
     now = dt.datetime(2021, 4, 2, 6, 0, tzinfo=dt.UTC)
-    written = services.archive_due_pmo(now=now)
-    return written
+    return services.archive_due_pmo(now=now)
 
 
 def test_the_archive_job_writes_the_syndicate_and_each_member_view_once(archived, world):
