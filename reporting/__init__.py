@@ -1,12 +1,21 @@
 """Reporting: workload shares, ticket KPIs, the monthly PMO report, chargeback per member,
-training and satisfaction, in JSON, CSV, XLSX, HTML and PDF."""
+training and satisfaction, in JSON, CSV, XLSX, HTML and PDF; the archive of PMO reports."""
 
 
 def init_app(app, api):  # noqa: ANN001, ANN201 - called by config.app
-    """Register the reporting permission (local imports: STYLE §3.5)."""
+    """Register the reports blueprint, `syndic report` and the archive job (STYLE §3.5)."""
+    from reporting import (
+        jobs,  # noqa: F401  (registers the scheduled job)
+        models,  # noqa: F401  (maps the archive table and the covering index)
+    )
+    from reporting.api import blueprints
+    from reporting.cli import report_command
     from reporting.permissions import register
 
-    register()
     from reporting.pages import init_pages
 
+    register()
+    for blp in blueprints:
+        api.register_blueprint(blp)
+    app.cli.add_command(report_command)
     init_pages(app)

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from config.errors import BadRequest
 
@@ -30,7 +31,7 @@ __all__ = [
 
 MAX_PERIOD_YEARS = 10
 # Parameters every report accepts: they choose the output, not the content.
-OUTPUT_PARAMS = frozenset({"format", "sep"})
+OUTPUT_PARAMS = frozenset({"format", "sep", "table"})
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -38,7 +39,7 @@ _YEAR_RE = re.compile(r"^\d{4}$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def bad(name: str, message: str, **extra: object) -> BadRequest:
+def bad(name: str, message: str, **extra: Any) -> BadRequest:
     return BadRequest(f"{name}: {message}", errors={name: [message]}, **extra)
 
 

@@ -356,13 +356,39 @@ def _font_paths() -> tuple[str, str]:
     return os.path.join(base, "DejaVuSans.ttf"), os.path.join(base, "DejaVuSans-Bold.ttf")
 
 
-def _col_widths(table: Table, rows: Sequence[Sequence[str]], width: float) -> list[float]:
-    weights = []
+def _col_widths(
+    pdf: Any, table: Table, rows: Sequence[Sequence[str]], total: Sequence[str]
+) -> list[float]:
+    """Column widths: numbers and dates get what their longest value needs (they never
+    wrap); text columns share the rest in proportion to their content, wrapping past about
+    28 characters. Headers wrap between words."""
+    pad = 2.2
+    sample = rows[:300]
+    fixed: dict[int, float] = {}
+    weights: dict[int, float] = {}
     for i, c in enumerate(table.columns):
-        longest = max([len(str(c.label))] + [len(r[i]) for r in rows[:200]])
-        weights.append(min(max(longest, 6), 40))
-    total = sum(weights) or 1
-    return [width * w / total for w in weights]
+        words = str(c.label).split() or [""]
+        header = max(pdf.get_string_width(w) for w in words) * 1.15 + pad
+        if c.type == "text":
+            longest = max((len(r[i]) for r in sample), default=0)
+            weights[i] = max(min(longest, 28), 4)
+            fixed[i] = header
+        else:
+            values = max((pdf.get_string_width(r[i]) for r in sample), default=0.0)
+            if total:  # bold is wider
+                values = max(values, pdf.get_string_width(total[i]) * 1.12)
+            fixed[i] = max(header, values + pad)
+    numeric_width = sum(w for i, w in fixed.items() if i not in weights)
+    rest = max(pdf.epw - numeric_width, 0.0)
+    total_weight = sum(weights.values()) or 1
+    out = []
+    for i in range(len(table.columns)):
+        if i in weights:
+            out.append(max(rest * weights[i] / total_weight, fixed[i]))
+        else:
+            out.append(fixed[i])
+    scale = pdf.epw / sum(out) if sum(out) > pdf.epw else 1.0
+    return [w * scale * 0.9999 for w in out]
 
 
 def render_pdf(report: Report) -> bytes:
@@ -412,13 +438,19 @@ def render_pdf(report: Report) -> bytes:
             pdf.multi_cell(
                 0, 5, str(_l("Aucune donnée pour cette période.")), new_x="LMARGIN", new_y="NEXT"
             )
-        widths = _col_widths(table, body, pdf.epw)
+        total_cells = (
+            [format_value(table.total.get(c.key), c.type) for c in table.columns]
+            if table.total is not None
+            else []
+        )
+        widths = _col_widths(pdf, table, body, total_cells)
         with pdf.table(
             col_widths=widths,
             headings_style=heading,
             line_height=3.8,
             text_align="LEFT",
-            width=pdf.epw,
+            width=sum(widths),
+            align="LEFT",
             padding=0.8,
         ) as t:
             head = t.row()
@@ -431,8 +463,8 @@ def render_pdf(report: Report) -> bytes:
                     r.cell(v, align=a)
             if table.total is not None:
                 r = t.row()
-                for c, a in zip(table.columns, aligns, strict=True):
-                    r.cell(format_value(table.total.get(c.key), c.type), align=a, style=total_style)
+                for v, a in zip(total_cells, aligns, strict=True):
+                    r.cell(v, align=a, style=total_style)
     for chart in report.charts:
         png = chart.png(dpi=150)
         pdf.ln(3)

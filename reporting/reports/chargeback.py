@@ -53,7 +53,7 @@ def build_chargeback(params: Mapping[str, str], ctx: Context) -> Report:
     from servicedesk.models import TimeEntry
 
     tenants = ctx.tenants()
-    contributions = dict(
+    contributions: dict[int, dict[str, Any]] = dict(
         db.session.execute(
             select(Tenant.id, Tenant.contributions).where(Tenant.active.is_(True))
         ).all()  # type: ignore[arg-type]
@@ -120,7 +120,7 @@ def build_chargeback(params: Mapping[str, str], ctx: Context) -> Report:
         else:
             weights[tid] = direct[tid] / total_direct if total_direct else 0
     grand_total = total_direct + shared
-    rows_all = []
+    rows_all: list[dict[str, Any]] = []
     for tid in members:
         shared_part = shared * weights[tid]
         total_minutes = direct[tid] + shared_part

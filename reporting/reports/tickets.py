@@ -46,7 +46,7 @@ def _instant(ctx: Context, day: dt.date) -> dt.datetime:
 
 
 def _dims(group_by: Sequence[str], moment: Any) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for d in group_by:
         if d == "tenant":
             out.append(Ticket.tenant_id.label(d))
@@ -90,8 +90,8 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
     opened: dict[tuple[Any, ...], int] = {}
     stmt = _base(ctx, select(*_dims(group_by, Ticket.opened_at), sa.func.count()), tenant_ids)
     stmt = stmt.where(Ticket.opened_at >= start, Ticket.opened_at < end)
-    for row in db.session.execute(_grouped(stmt, group_by)):
-        opened[_key(row, n)] = int(row[-1])
+    for counted in db.session.execute(_grouped(stmt, group_by)):
+        opened[_key(counted, n)] = int(counted[-1])
 
     solved: dict[tuple[Any, ...], tuple[int, int, int]] = {}
     met = sa.func.sum(sa.case((Ticket.solved_at <= Ticket.due_to_resolve_at, 1), else_=0))
@@ -102,8 +102,12 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
         sa.func.count(Ticket.due_to_resolve_at),
     )
     stmt = _base(ctx, stmt, tenant_ids).where(Ticket.solved_at >= start, Ticket.solved_at < end)
-    for row in db.session.execute(_grouped(stmt, group_by)):
-        solved[_key(row, n)] = (int(row[n]), int(row[n + 1] or 0), int(row[n + 2]))
+    for counted in db.session.execute(_grouped(stmt, group_by)):
+        solved[_key(counted, n)] = (
+            int(counted[n]),
+            int(counted[n + 1] or 0),
+            int(counted[n + 2]),
+        )
 
     backlog = _backlog(ctx, period, group_by, tenant_ids)
     total_backlog = _backlog(ctx, period, [], tenant_ids).get((), 0)
@@ -125,7 +129,7 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
         Column("sla_compliance", _l("Respect du SLA"), "share"),
     ]
     keys = sorted(set(opened) | set(solved) | set(backlog), key=lambda k: tuple(str(x) for x in k))
-    rows = []
+    rows: list[dict[str, Any]] = []
     all_durations: list[float] = []
     for key in keys:
         row: dict[str, Any] = {}

@@ -76,7 +76,7 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
         Column("trainees", _l("Agents formés"), "int"),
         Column("days", _l("Jours de formation"), "days"),
     ]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for y in years:
         row: dict[str, Any] = {"year": y}
         for t in types:
@@ -98,7 +98,7 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
             sa.func.sum(TrainingSession.days),
         )
     ).group_by(TrainingSession.tenant_id)
-    member_rows = []
+    member_rows: list[dict[str, Any]] = []
     for tid, sessions, trainees, days in db.session.execute(by_member_stmt):
         member_rows.append(
             {
