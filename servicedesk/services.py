@@ -66,6 +66,7 @@ __all__ = [
     "update_time_entry",
     "upsert_external_category",
     "upsert_external_ticket",
+    "upsert_external_time_entries",
     "upsert_external_time_entry",
 ]
 
@@ -1016,6 +1017,104 @@ def upsert_external_time_entry(
         if changed:
             _check_entry(entry, rules, now, check_day=False)
         return ("updated" if changed else "unchanged"), entry
+
+
+def upsert_external_time_entries(
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    source: str,
+    actor: Actor,
+    now: dt.datetime,
+    rules: ServiceDeskSettings,
+) -> list[tuple[Result | None, TimeEntry | None, ValidationFailed | None]]:
+    """:func:`upsert_external_time_entry` for a page of (external_id, data): the same rules
+    and results, with a few statements per page instead of per entry. An entry that breaks a
+    rule comes back with its error (and is not written); the others are applied."""
+    items = list(items)
+    out: list[tuple[Result | None, TimeEntry | None, ValidationFailed | None]] = []
+    with transaction(actor=actor):
+
+        def chunks(values: set[str]) -> Iterable[list[str]]:
+            ordered = sorted(values)
+            for start in range(0, len(ordered), 500):
+                yield ordered[start : start + 500]
+
+        users: dict[str, User] = {}
+        for chunk in chunks({str(d.get("user")) for _, d in items}):
+            for user in db.session.execute(select(User).where(User.username.in_(chunk))).scalars():
+                users[user.username] = user
+        tenants: dict[str, Tenant] = {}
+        for chunk in chunks({str(d["tenant"]) for _, d in items if d.get("tenant")}):
+            for tenant in db.session.execute(
+                select(Tenant).where(Tenant.code.in_(chunk))
+            ).scalars():
+                tenants[tenant.code] = tenant
+        tickets: dict[str, Ticket] = {}
+        wanted = {str(d["ticket_external_id"]) for _, d in items if d.get("ticket_external_id")}
+        for chunk in chunks(wanted):
+            stmt = select(Ticket).where(Ticket.source == source, Ticket.external_id.in_(chunk))
+            for ticket in db.session.execute(stmt).unique().scalars():
+                tickets[str(ticket.external_id)] = ticket
+        existing: dict[str, TimeEntry] = {}
+        for chunk in chunks({ext for ext, _ in items}):
+            stmt = select(TimeEntry).where(
+                TimeEntry.source == source, TimeEntry.external_id.in_(chunk)
+            )
+            for entry in db.session.execute(stmt).unique().scalars():
+                existing[str(entry.external_id)] = entry
+        for ext, data in items:
+            try:
+                user = users.get(str(data["user"]))
+                if user is None or not user.active:
+                    raise _fail("user", f"Unknown user {data['user']!r}.", "Unknown user.")
+                tenant = None
+                if data.get("tenant"):
+                    tenant = tenants.get(str(data["tenant"]))
+                    if tenant is None:
+                        raise _fail(
+                            "tenant", f"Unknown tenant {data['tenant']!r}.", "Unknown tenant."
+                        )
+                ticket = None
+                if data.get("ticket_external_id"):
+                    ticket = tickets.get(str(data["ticket_external_id"]))
+                    if ticket is None:
+                        raise _fail(
+                            "ticket", f"Unknown ticket {data['ticket_external_id']!r} in {source}."
+                        )
+                    if tenant is None:
+                        tenant = ticket.tenant
+                entry = existing.get(ext)
+                deleted_at = None
+                if data.get("deleted") or (ticket is not None and ticket.deleted_at is not None):
+                    deleted_at = (entry.deleted_at if entry is not None else None) or now
+                values = {
+                    "user_id": user.id,
+                    "tenant_id": tenant.id if tenant else None,
+                    "date": data["date"],
+                    "minutes": data["minutes"],
+                    "activity": data["activity"],
+                    "pole": data.get("pole"),
+                    "ticket_id": ticket.id if ticket else None,
+                    "channel": data.get("channel"),
+                    "note": (data.get("note") or "")[:2000],
+                    "deleted_at": deleted_at,
+                }
+                probe = TimeEntry(source=source, external_id=ext, **values)
+                probe.ticket = ticket
+                _check_entry(probe, rules, now, check_day=False)
+                if entry is None:
+                    entry = TimeEntry(source=source, external_id=ext, **values)
+                    entry.user, entry.tenant, entry.ticket = user, tenant, ticket
+                    db.session.add(entry)
+                    existing[ext] = entry
+                    out.append(("created", entry, None))
+                else:
+                    changed = _changed(entry, values)
+                    out.append(("updated" if changed else "unchanged", entry, None))
+            except ValidationFailed as exc:
+                out.append((None, None, exc))
+        db.session.flush()
+    return out
 
 
 def soft_delete_external_tickets(
