@@ -498,6 +498,63 @@ class GlpiSync:
             self.max_mod = mod
         return result
 
+    def _tickets(
+        self, rows: list[dict[str, Any]], links: dict[int, str | None] | None = None
+    ) -> set[int]:
+        """A page of tickets: mapped one by one (errors recorded with the ticket id), written
+        in one batch (record by record if the batch fails as a whole); returns the ids
+        applied."""
+        batch: list[tuple[str, dict[str, Any]]] = []
+        by_id: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            ext = row.get("id")
+            try:
+                ticket_id = _int(row, "id")
+                ci = (links or {}).get(ticket_id)
+                data = map_ticket(
+                    row,
+                    tenant_code=self.tenants.get,
+                    category_id=self.categories.get,
+                    tz=self.conf.timezone,
+                    encoded=self.encoded,
+                    warn=lambda m, e=ext: self.run.warning("ticket", e, m),
+                    ci=ci if ci is not None else self.ci_links.get(ticket_id),
+                )
+            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
+                self.run.error("ticket", ext, record_message(exc))
+                self.run.count("ticket", "skipped")
+                continue
+            batch.append((str(ticket_id), data))
+            by_id[str(ticket_id)] = row
+        applied: set[int] = set()
+        if not batch:
+            return applied
+        try:
+            with db.session.begin_nested():
+                results = desk.upsert_external_tickets(
+                    batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
+            for ext, _data in batch:
+                row = by_id[ext]
+                ci = (links or {}).get(int(ext))
+                if self.run.apply("ticket", ext, functools.partial(self._ticket, row, ci)):
+                    applied.add(int(ext))
+            return applied
+        for (ext, _data), (result, _ticket, error) in zip(batch, results, strict=True):
+            if error is not None or result is None:
+                self.run.error("ticket", ext, record_message(error or ValueError("refused")))
+                self.run.count("ticket", "skipped")
+                continue
+            self.run.count("ticket", result)
+            applied.add(int(ext))
+            mod = _date_mod(by_id[ext])
+            if mod and (self.max_mod is None or mod > self.max_mod):
+                self.max_mod = mod
+        return applied
+
     def _task_data(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The time entry of a task, or None when it has no time (0 s)."""
         ext = _int(row, "id")
@@ -613,7 +670,7 @@ class GlpiSync:
             start=int(state.get("position", 0)),
             after=state.get("after"),
         )
-        self._walk(phase, "ticket", pages, self._ticket)
+        self._walk(phase, "ticket", pages, self._ticket, batch=self._tickets)
 
     def _phase_tickets_trash(self, state: dict[str, Any]) -> None:
         self._phase_tickets(state, trash=True)
@@ -635,7 +692,7 @@ class GlpiSync:
         object_type: str,
         pages: Iterator[tuple[Page, list[dict[str, Any]], int]],
         apply: Callable[[dict[str, Any]], str],
-        batch: Callable[[list[dict[str, Any]]], None] | None = None,
+        batch: Callable[[list[dict[str, Any]]], Any] | None = None,
     ) -> None:
         """Apply a full listing page by page; remember the ids listed (deletion sweep)."""
         try:
@@ -760,22 +817,17 @@ class GlpiSync:
                     "max_mod": self.max_mod,
                 }
                 with self.run.page(checkpoint):
+                    # purged meanwhile (not in `full`): the nightly sweep deletes them
+                    present = [full[i] for i in ids if i in full]
+                    applied = self._tickets(present, links)
                     for ticket_id in ids:
-                        row = full.get(ticket_id)
-                        if row is None:
-                            continue  # purged meanwhile: the nightly sweep deletes it
-                        ok = self.run.apply(
-                            "ticket",
-                            ticket_id,
-                            functools.partial(self._ticket, row, links.get(ticket_id)),
-                        )
-                        if ok is None:
+                        if ticket_id not in applied:
                             continue
                         task_rows = tasks.get(ticket_id)
                         if task_rows is None:
                             self.run.partial = True
                             continue
-                        self._apply_ticket_tasks(ticket_id, row, task_rows)
+                        self._apply_ticket_tasks(ticket_id, full[ticket_id], task_rows)
                     checkpoint["max_mod"] = self.max_mod
                 self.run.tick("ticket", len(rows))
         except GlpiError as exc:

@@ -66,6 +66,7 @@ __all__ = [
     "update_time_entry",
     "upsert_external_category",
     "upsert_external_ticket",
+    "upsert_external_tickets",
     "upsert_external_time_entries",
     "upsert_external_time_entry",
 ]
@@ -1017,6 +1018,111 @@ def upsert_external_time_entry(
         if changed:
             _check_entry(entry, rules, now, check_day=False)
         return ("updated" if changed else "unchanged"), entry
+
+
+def upsert_external_tickets(
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    source: str,
+    actor: Actor,
+    now: dt.datetime,
+    rules: ServiceDeskSettings,
+) -> list[tuple[Result | None, Ticket | None, Exception | None]]:
+    """:func:`upsert_external_ticket` for a page of (external_id, data): the same rules and
+    results, with a few statements per page instead of per ticket. A ticket that breaks a
+    rule (unknown tenant, status or type) comes back with its error and is not written."""
+    items = list(items)
+    out: list[tuple[Result | None, Ticket | None, Exception | None]] = []
+    with transaction(actor=actor):
+        tenants = {
+            t.code: t
+            for t in db.session.execute(
+                select(Tenant).where(Tenant.code.in_(sorted({str(d["tenant"]) for _, d in items})))
+            ).scalars()
+        }
+        existing: dict[str, Ticket] = {}
+        ids = sorted({ext for ext, _ in items})
+        for start in range(0, len(ids), 500):
+            stmt = select(Ticket).where(
+                Ticket.source == source, Ticket.external_id.in_(ids[start : start + 500])
+            )
+            for ticket in db.session.execute(stmt).unique().scalars():
+                existing[str(ticket.external_id)] = ticket
+        names = sorted({str(d["assignee"]) for _, d in items if d.get("assignee")})
+        assignees = {
+            u.username: u
+            for u in db.session.execute(select(User).where(User.username.in_(names))).scalars()
+        }
+        for ext, data in items:
+            try:
+                tenant = tenants.get(str(data["tenant"]))
+                if tenant is None:
+                    raise _fail("tenant", f"Unknown tenant {data['tenant']!r}.", "Unknown tenant.")
+                ci = None
+                if data.get("ci") is not None:
+                    try:
+                        ci = _ci_for(data["ci"], tenant.id, actor)
+                    except ValidationFailed:
+                        ci = None  # an item the CMDB does not know stays unlinked
+                assignee = (
+                    assignees.get(str(data.get("assignee"))) if data.get("assignee") else None
+                )
+                values: dict[str, Any] = {
+                    "tenant_id": tenant.id,
+                    "type": TicketType(data["type"]),
+                    "title": data["title"][:250],
+                    "description": data.get("description", ""),
+                    "description_format": data.get("description_format", "html"),
+                    "status": TicketStatus(data["status"]),
+                    "urgency": data.get("urgency", 3),
+                    "impact": data.get("impact", 3),
+                    "category_id": data.get("category_id"),
+                    "ci_id": ci.id if ci else None,
+                    "requester_name": (data.get("requester") or {}).get("name") or "",
+                    "requester_email": (data.get("requester") or {}).get("email"),
+                    "assignee_id": assignee.id if assignee else None,
+                    "assigned_group": data.get("group"),
+                    "opened_at": data["opened_at"],
+                    "owned_at": data.get("owned_at"),
+                    "solved_at": data.get("solved_at"),
+                    "closed_at": data.get("closed_at"),
+                }
+                values["priority"] = data.get("priority") or compute_priority(
+                    values["urgency"], values["impact"], rules.matrix
+                )
+            except (ValidationFailed, ValueError, KeyError) as exc:
+                out.append((None, None, exc))
+                continue
+            ticket = existing.get(ext)
+            created = ticket is None
+            if ticket is None:
+                ticket = Ticket(
+                    source=source,
+                    external_id=ext,
+                    paused_minutes=0.0,
+                    sla_breached=False,
+                    **values,
+                )
+                ticket.tenant = tenant
+                db.session.add(ticket)
+                existing[ext] = ticket
+                changed = True
+            else:
+                changed = _changed(ticket, values)
+                if ticket.tenant_id != tenant.id:
+                    ticket.tenant = tenant
+            if changed:
+                refresh_sla(ticket, rules, now)
+            if data.get("deleted") and ticket.deleted_at is None:
+                db.session.flush()
+                changed = bool(_trash([ticket], now)) or changed
+            elif not data.get("deleted") and ticket.deleted_at is not None:
+                db.session.flush()
+                changed = bool(_untrash([ticket], now)) or changed
+            result: Result = "created" if created else ("updated" if changed else "unchanged")
+            out.append((result, ticket, None))
+        db.session.flush()
+    return out
 
 
 def upsert_external_time_entries(
