@@ -622,11 +622,10 @@ class GlpiSync:
         for row in rows:
             ext = row.get("id")
             try:
-                with db.session.begin_nested():
-                    data = self._task_data(row)
-                    if data is None:
-                        self.run.count("task", self._no_time(_int(row, "id")))
-                        continue
+                data = self._task_data(row)  # writes nothing (placeholder users: own savepoint)
+                if data is None:
+                    self.run.count("task", self._no_time(_int(row, "id")))
+                    continue
             except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
                 self.run.error("task", ext, record_message(exc))
                 self.run.count("task", "skipped")

@@ -1205,18 +1205,24 @@ def upsert_external_time_entries(
                     "note": (data.get("note") or "")[:2000],
                     "deleted_at": deleted_at,
                 }
-                probe = TimeEntry(source=source, external_id=ext, **values)
-                probe.ticket = ticket
-                _check_entry(probe, rules, now, check_day=False)
                 if entry is None:
                     entry = TimeEntry(source=source, external_id=ext, **values)
                     entry.user, entry.tenant, entry.ticket = user, tenant, ticket
+                    _check_entry(entry, rules, now, check_day=False)
                     db.session.add(entry)
                     existing[ext] = entry
                     out.append(("created", entry, None))
+                elif any(getattr(entry, k) != v for k, v in values.items()):
+                    # Check the new values on a copy, so that a refused change leaves the
+                    # stored entry as it was.
+                    probe = TimeEntry(source=source, external_id=ext, **values)
+                    probe.ticket = ticket
+                    _check_entry(probe, rules, now, check_day=False)
+                    _changed(entry, values)
+                    entry.ticket = ticket
+                    out.append(("updated", entry, None))
                 else:
-                    changed = _changed(entry, values)
-                    out.append(("updated" if changed else "unchanged", entry, None))
+                    out.append(("unchanged", entry, None))
             except ValidationFailed as exc:
                 out.append((None, None, exc))
         db.session.flush()
