@@ -23,8 +23,9 @@ from sqlalchemy import select
 
 from config.auth import SYSTEM, User
 from config.db import db, utcnow
+from config.errors import AppError
 from config.tenancy import Tenant
-from connectors.engine import Run, RunFailed
+from connectors.engine import Run, RunFailed, record_message
 from connectors.glpi_client import GlpiClient, GlpiError, Page, keyed_pages
 from connectors.models import SyncLink
 from connectors.services import slug, upsert_source_tenant, upsert_source_user
@@ -497,14 +498,69 @@ class GlpiSync:
             self.max_mod = mod
         return result
 
-    def _task(self, row: dict[str, Any]) -> str:
+    def _tickets(
+        self, rows: list[dict[str, Any]], links: dict[int, str | None] | None = None
+    ) -> set[int]:
+        """A page of tickets: mapped one by one (errors recorded with the ticket id), written
+        in one batch (record by record if the batch fails as a whole); returns the ids
+        applied."""
+        batch: list[tuple[str, dict[str, Any]]] = []
+        by_id: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            ext = row.get("id")
+            try:
+                ticket_id = _int(row, "id")
+                ci = (links or {}).get(ticket_id)
+                data = map_ticket(
+                    row,
+                    tenant_code=self.tenants.get,
+                    category_id=self.categories.get,
+                    tz=self.conf.timezone,
+                    encoded=self.encoded,
+                    warn=lambda m, e=ext: self.run.warning("ticket", e, m),
+                    ci=ci if ci is not None else self.ci_links.get(ticket_id),
+                )
+            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
+                self.run.error("ticket", ext, record_message(exc))
+                self.run.count("ticket", "skipped")
+                continue
+            batch.append((str(ticket_id), data))
+            by_id[str(ticket_id)] = row
+        applied: set[int] = set()
+        if not batch:
+            return applied
+        try:
+            with db.session.begin_nested():
+                results = desk.upsert_external_tickets(
+                    batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
+            for ext, _data in batch:
+                row = by_id[ext]
+                ci = (links or {}).get(int(ext))
+                if self.run.apply("ticket", ext, functools.partial(self._ticket, row, ci)):
+                    applied.add(int(ext))
+            return applied
+        for (ext, _data), (result, _ticket, error) in zip(batch, results, strict=True):
+            if error is not None or result is None:
+                self.run.error("ticket", ext, record_message(error or ValueError("refused")))
+                self.run.count("ticket", "skipped")
+                continue
+            self.run.count("ticket", result)
+            applied.add(int(ext))
+            mod = _date_mod(by_id[ext])
+            if mod and (self.max_mod is None or mod > self.max_mod):
+                self.max_mod = mod
+        return applied
+
+    def _task_data(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The time entry of a task, or None when it has no time (0 s)."""
         ext = _int(row, "id")
         seconds = _int(row, "actiontime")
         if seconds == 0:
-            gone = desk.soft_delete_external_time_entries(
-                self.source, [str(ext)], actor=SYSTEM, now=utcnow()
-            )
-            return "deleted" if gone else "skipped"
+            return None
         minutes = task_minutes(seconds, lambda m: self.run.warning("task", ext, m))
         ticket_id = _int(row, "tickets_id")
         when = glpi_datetime(row.get("date") or row.get("begin"), self.conf.timezone, field="date")
@@ -517,29 +573,85 @@ class GlpiSync:
         category = self.task_categories.get(_int(row, "taskcategories_id", default=0))
         private = bool(_int(row, "is_private", default=0))
         note = "" if private else plain_text(decode_text(row.get("content"), encoded=self.encoded))
+        return {
+            "user": username,
+            "date": when.astimezone(self.conf.local_timezone).date(),
+            "minutes": minutes,
+            "activity": activity_for(category, self.conf.activity_map, self.conf.default_activity),
+            "pole": self.conf.pole,
+            "ticket_external_id": str(ticket_id),
+            "note": note[:2000],
+        }
+
+    def _no_time(self, ext: int) -> str:
+        gone = desk.soft_delete_external_time_entries(
+            self.source, [str(ext)], actor=SYSTEM, now=utcnow()
+        )
+        return "deleted" if gone else "skipped"
+
+    def _task(self, row: dict[str, Any]) -> str:
+        """One task, through the single-record service (the fallback of :meth:`_tasks`)."""
+        ext = _int(row, "id")
+        data = self._task_data(row)
+        if data is None:
+            return self._no_time(ext)
         result, entry = desk.upsert_external_time_entry(
-            {
-                "user": username,
-                "date": when.astimezone(self.conf.local_timezone).date(),
-                "minutes": minutes,
-                "activity": activity_for(
-                    category, self.conf.activity_map, self.conf.default_activity
-                ),
-                "pole": self.conf.pole,
-                "ticket_external_id": str(ticket_id),
-                "note": note[:2000],
-            },
+            data,
             source=self.source,
             external_id=str(ext),
             actor=SYSTEM,
             now=utcnow(),
             rules=self.rules,
         )
+        self._trash_warning(ext, result, entry)
+        return result
+
+    def _trash_warning(self, ext: Any, result: str, entry: Any) -> None:
         if result != "unchanged" and entry.ticket is not None and entry.ticket.deleted_at:
             self.run.warning(
-                "task", ext, f"task of ticket {ticket_id}, which is in GLPI's trash: kept deleted"
+                "task",
+                ext,
+                f"task of ticket {entry.ticket.external_id}, which is in GLPI's trash: "
+                "kept deleted",
             )
-        return result
+
+    def _tasks(self, rows: list[dict[str, Any]]) -> None:
+        """A page of tasks: mapped one by one (errors recorded with the task id), written in
+        one batch; if the batch fails as a whole, record by record."""
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for row in rows:
+            ext = row.get("id")
+            try:
+                data = self._task_data(row)  # writes nothing (placeholder users: own savepoint)
+                if data is None:
+                    self.run.count("task", self._no_time(_int(row, "id")))
+                    continue
+            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
+                self.run.error("task", ext, record_message(exc))
+                self.run.count("task", "skipped")
+                continue
+            batch.append((str(ext), data))
+        if not batch:
+            return
+        try:
+            with db.session.begin_nested():
+                results = desk.upsert_external_time_entries(
+                    batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
+            by_id = {str(r.get("id")): r for r in rows}
+            for ext, _data in batch:
+                self.run.apply("task", ext, functools.partial(self._task, by_id[ext]))
+            return
+        for (ext, _data), (result, entry, error) in zip(batch, results, strict=True):
+            if error is not None or result is None:
+                self.run.error("task", ext, record_message(error or ValueError("refused")))
+                self.run.count("task", "skipped")
+                continue
+            self.run.count("task", result)
+            self._trash_warning(ext, result, entry)
 
     def _phase_tickets(self, state: dict[str, Any], *, trash: bool = False) -> None:
         phase = "tickets_trash" if trash else "tickets"
@@ -557,7 +669,7 @@ class GlpiSync:
             start=int(state.get("position", 0)),
             after=state.get("after"),
         )
-        self._walk(phase, "ticket", pages, self._ticket)
+        self._walk(phase, "ticket", pages, self._ticket, batch=self._tickets)
 
     def _phase_tickets_trash(self, state: dict[str, Any]) -> None:
         self._phase_tickets(state, trash=True)
@@ -571,7 +683,7 @@ class GlpiSync:
             start=int(state.get("position", 0)),
             after=state.get("after"),
         )
-        self._walk("tasks", "task", pages, self._task)
+        self._walk("tasks", "task", pages, self._task, batch=self._tasks)
 
     def _walk(
         self,
@@ -579,6 +691,7 @@ class GlpiSync:
         object_type: str,
         pages: Iterator[tuple[Page, list[dict[str, Any]], int]],
         apply: Callable[[dict[str, Any]], str],
+        batch: Callable[[list[dict[str, Any]]], Any] | None = None,
     ) -> None:
         """Apply a full listing page by page; remember the ids listed (deletion sweep)."""
         try:
@@ -597,8 +710,13 @@ class GlpiSync:
                     "max_mod": self.max_mod,
                 }
                 with self.run.page(checkpoint):
-                    for row in rows:
-                        self.run.apply(object_type, row.get("id"), lambda row=row: apply(row))
+                    if batch is not None:
+                        batch(rows)
+                    else:
+                        for row in rows:
+                            self.run.apply(
+                                object_type, row.get("id"), functools.partial(apply, row)
+                            )
                     self.run.seen(object_type, ids)
                     checkpoint["max_mod"] = self.max_mod
                 self.run.tick(object_type, len(rows))
@@ -698,22 +816,17 @@ class GlpiSync:
                     "max_mod": self.max_mod,
                 }
                 with self.run.page(checkpoint):
+                    # purged meanwhile (not in `full`): the nightly sweep deletes them
+                    present = [full[i] for i in ids if i in full]
+                    applied = self._tickets(present, links)
                     for ticket_id in ids:
-                        row = full.get(ticket_id)
-                        if row is None:
-                            continue  # purged meanwhile: the nightly sweep deletes it
-                        ok = self.run.apply(
-                            "ticket",
-                            ticket_id,
-                            functools.partial(self._ticket, row, links.get(ticket_id)),
-                        )
-                        if ok is None:
+                        if ticket_id not in applied:
                             continue
                         task_rows = tasks.get(ticket_id)
                         if task_rows is None:
                             self.run.partial = True
                             continue
-                        self._apply_ticket_tasks(ticket_id, row, task_rows)
+                        self._apply_ticket_tasks(ticket_id, full[ticket_id], task_rows)
                     checkpoint["max_mod"] = self.max_mod
                 self.run.tick("ticket", len(rows))
         except GlpiError as exc:
@@ -751,7 +864,7 @@ class GlpiSync:
             listed.add(str(row.get("id")))
             if isinstance(row.get("actiontime"), int) and row["actiontime"] > 0:
                 seconds += row["actiontime"]
-            self.run.apply("task", row.get("id"), lambda row=row: self._task(row))
+        self._tasks(rows)
         known = db.session.execute(
             select(TimeEntry.external_id)
             .join(Ticket, Ticket.id == TimeEntry.ticket_id)

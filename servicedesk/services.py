@@ -66,6 +66,8 @@ __all__ = [
     "update_time_entry",
     "upsert_external_category",
     "upsert_external_ticket",
+    "upsert_external_tickets",
+    "upsert_external_time_entries",
     "upsert_external_time_entry",
 ]
 
@@ -1016,6 +1018,215 @@ def upsert_external_time_entry(
         if changed:
             _check_entry(entry, rules, now, check_day=False)
         return ("updated" if changed else "unchanged"), entry
+
+
+def upsert_external_tickets(
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    source: str,
+    actor: Actor,
+    now: dt.datetime,
+    rules: ServiceDeskSettings,
+) -> list[tuple[Result | None, Ticket | None, Exception | None]]:
+    """:func:`upsert_external_ticket` for a page of (external_id, data): the same rules and
+    results, with a few statements per page instead of per ticket. A ticket that breaks a
+    rule (unknown tenant, status or type) comes back with its error and is not written."""
+    items = list(items)
+    out: list[tuple[Result | None, Ticket | None, Exception | None]] = []
+    with transaction(actor=actor):
+        tenants = {
+            t.code: t
+            for t in db.session.execute(
+                select(Tenant).where(Tenant.code.in_(sorted({str(d["tenant"]) for _, d in items})))
+            ).scalars()
+        }
+        existing: dict[str, Ticket] = {}
+        ids = sorted({ext for ext, _ in items})
+        for start in range(0, len(ids), 500):
+            stmt = select(Ticket).where(
+                Ticket.source == source, Ticket.external_id.in_(ids[start : start + 500])
+            )
+            for ticket in db.session.execute(stmt).unique().scalars():
+                existing[str(ticket.external_id)] = ticket
+        names = sorted({str(d["assignee"]) for _, d in items if d.get("assignee")})
+        assignees = {
+            u.username: u
+            for u in db.session.execute(select(User).where(User.username.in_(names))).scalars()
+        }
+        for ext, data in items:
+            try:
+                tenant = tenants.get(str(data["tenant"]))
+                if tenant is None:
+                    raise _fail("tenant", f"Unknown tenant {data['tenant']!r}.", "Unknown tenant.")
+                ci = None
+                if data.get("ci") is not None:
+                    try:
+                        ci = _ci_for(data["ci"], tenant.id, actor)
+                    except ValidationFailed:
+                        ci = None  # an item the CMDB does not know stays unlinked
+                assignee = (
+                    assignees.get(str(data.get("assignee"))) if data.get("assignee") else None
+                )
+                values: dict[str, Any] = {
+                    "tenant_id": tenant.id,
+                    "type": TicketType(data["type"]),
+                    "title": data["title"][:250],
+                    "description": data.get("description", ""),
+                    "description_format": data.get("description_format", "html"),
+                    "status": TicketStatus(data["status"]),
+                    "urgency": data.get("urgency", 3),
+                    "impact": data.get("impact", 3),
+                    "category_id": data.get("category_id"),
+                    "ci_id": ci.id if ci else None,
+                    "requester_name": (data.get("requester") or {}).get("name") or "",
+                    "requester_email": (data.get("requester") or {}).get("email"),
+                    "assignee_id": assignee.id if assignee else None,
+                    "assigned_group": data.get("group"),
+                    "opened_at": data["opened_at"],
+                    "owned_at": data.get("owned_at"),
+                    "solved_at": data.get("solved_at"),
+                    "closed_at": data.get("closed_at"),
+                }
+                values["priority"] = data.get("priority") or compute_priority(
+                    values["urgency"], values["impact"], rules.matrix
+                )
+            except (ValidationFailed, ValueError, KeyError) as exc:
+                out.append((None, None, exc))
+                continue
+            ticket = existing.get(ext)
+            created = ticket is None
+            if ticket is None:
+                ticket = Ticket(
+                    source=source,
+                    external_id=ext,
+                    paused_minutes=0.0,
+                    sla_breached=False,
+                    **values,
+                )
+                ticket.tenant = tenant
+                db.session.add(ticket)
+                existing[ext] = ticket
+                changed = True
+            else:
+                changed = _changed(ticket, values)
+                if ticket.tenant_id != tenant.id:
+                    ticket.tenant = tenant
+            if changed:
+                refresh_sla(ticket, rules, now)
+            if data.get("deleted") and ticket.deleted_at is None:
+                db.session.flush()
+                changed = bool(_trash([ticket], now)) or changed
+            elif not data.get("deleted") and ticket.deleted_at is not None:
+                db.session.flush()
+                changed = bool(_untrash([ticket], now)) or changed
+            result: Result = "created" if created else ("updated" if changed else "unchanged")
+            out.append((result, ticket, None))
+        db.session.flush()
+    return out
+
+
+def upsert_external_time_entries(
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    source: str,
+    actor: Actor,
+    now: dt.datetime,
+    rules: ServiceDeskSettings,
+) -> list[tuple[Result | None, TimeEntry | None, ValidationFailed | None]]:
+    """:func:`upsert_external_time_entry` for a page of (external_id, data): the same rules
+    and results, with a few statements per page instead of per entry. An entry that breaks a
+    rule comes back with its error (and is not written); the others are applied."""
+    items = list(items)
+    out: list[tuple[Result | None, TimeEntry | None, ValidationFailed | None]] = []
+    with transaction(actor=actor):
+
+        def chunks(values: set[str]) -> Iterable[list[str]]:
+            ordered = sorted(values)
+            for start in range(0, len(ordered), 500):
+                yield ordered[start : start + 500]
+
+        users: dict[str, User] = {}
+        for chunk in chunks({str(d.get("user")) for _, d in items}):
+            for user in db.session.execute(select(User).where(User.username.in_(chunk))).scalars():
+                users[user.username] = user
+        tenants: dict[str, Tenant] = {}
+        for chunk in chunks({str(d["tenant"]) for _, d in items if d.get("tenant")}):
+            for tenant in db.session.execute(
+                select(Tenant).where(Tenant.code.in_(chunk))
+            ).scalars():
+                tenants[tenant.code] = tenant
+        tickets: dict[str, Ticket] = {}
+        wanted = {str(d["ticket_external_id"]) for _, d in items if d.get("ticket_external_id")}
+        for chunk in chunks(wanted):
+            stmt = select(Ticket).where(Ticket.source == source, Ticket.external_id.in_(chunk))
+            for ticket in db.session.execute(stmt).unique().scalars():
+                tickets[str(ticket.external_id)] = ticket
+        existing: dict[str, TimeEntry] = {}
+        for chunk in chunks({ext for ext, _ in items}):
+            stmt = select(TimeEntry).where(
+                TimeEntry.source == source, TimeEntry.external_id.in_(chunk)
+            )
+            for entry in db.session.execute(stmt).unique().scalars():
+                existing[str(entry.external_id)] = entry
+        for ext, data in items:
+            try:
+                user = users.get(str(data["user"]))
+                if user is None or not user.active:
+                    raise _fail("user", f"Unknown user {data['user']!r}.", "Unknown user.")
+                tenant = None
+                if data.get("tenant"):
+                    tenant = tenants.get(str(data["tenant"]))
+                    if tenant is None:
+                        raise _fail(
+                            "tenant", f"Unknown tenant {data['tenant']!r}.", "Unknown tenant."
+                        )
+                ticket = None
+                if data.get("ticket_external_id"):
+                    ticket = tickets.get(str(data["ticket_external_id"]))
+                    if ticket is None:
+                        raise _fail(
+                            "ticket", f"Unknown ticket {data['ticket_external_id']!r} in {source}."
+                        )
+                    if tenant is None:
+                        tenant = ticket.tenant
+                entry = existing.get(ext)
+                deleted_at = None
+                if data.get("deleted") or (ticket is not None and ticket.deleted_at is not None):
+                    deleted_at = (entry.deleted_at if entry is not None else None) or now
+                values = {
+                    "user_id": user.id,
+                    "tenant_id": tenant.id if tenant else None,
+                    "date": data["date"],
+                    "minutes": data["minutes"],
+                    "activity": data["activity"],
+                    "pole": data.get("pole"),
+                    "ticket_id": ticket.id if ticket else None,
+                    "channel": data.get("channel"),
+                    "note": (data.get("note") or "")[:2000],
+                    "deleted_at": deleted_at,
+                }
+                if entry is None:
+                    entry = TimeEntry(source=source, external_id=ext, **values)
+                    entry.user, entry.tenant, entry.ticket = user, tenant, ticket
+                    _check_entry(entry, rules, now, check_day=False)
+                    db.session.add(entry)
+                    existing[ext] = entry
+                    out.append(("created", entry, None))
+                elif any(getattr(entry, k) != v for k, v in values.items()):
+                    # Check the new values on a copy, so that a refused change leaves the
+                    # stored entry as it was.
+                    probe = TimeEntry(source=source, external_id=ext, **values)
+                    probe.ticket = ticket
+                    _check_entry(probe, rules, now, check_day=False)
+                    _changed(entry, values)
+                    entry.ticket = ticket
+                    out.append(("updated", entry, None))
+                else:
+                    out.append(("unchanged", entry, None))
+            except ValidationFailed as exc:
+                out.append((None, None, exc))
+        db.session.flush()
+    return out
 
 
 def soft_delete_external_tickets(
