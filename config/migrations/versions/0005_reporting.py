@@ -1,7 +1,7 @@
 """reporting: report archive, covering index of time entries for the workload report
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29 02:31:04.358364
 
 """
