@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from config.changelog import RESTRICTED
 from config.db import Model, UTCDateTime
 from config.tenancy import tenant_condition
 from servicedesk.models import TimeEntry
@@ -49,6 +50,11 @@ class ReportArchive(Model):
         if actor.all_tenants:
             return stmt
         return stmt.where(cls.tenant_id.is_not(None), tenant_condition(cls.tenant_id, actor))
+
+    def __changelog_tenant__(self) -> int:
+        # The change log follows the same rule: a member's file is that member's; the
+        # syndicate's file (every member's rows) is for all-tenant readers only.
+        return self.tenant_id if self.tenant_id is not None else RESTRICTED
 
 
 # The workload report's GROUP BY reads only these columns of live entries in a date range:

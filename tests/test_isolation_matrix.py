@@ -165,6 +165,21 @@ def _seed(app: Any, make_tenant: Callable[..., Any]) -> World:
         (world.ids if t is b else world.own).update(values)
     from config.changelog import ChangeRecord
 
+    # Archived reports: B's own view, and the syndicate's (every member's rows, B's included).
+    from reporting.services import archive_report
+
+    today = now.date()
+    params = {
+        "from": (today - dt.timedelta(days=60)).isoformat(),
+        "to": today.isoformat(),
+        "group_by": "tenant",
+    }
+    (b_file,) = archive_report(
+        "workload", params, "matrix", now=now, tenant_id=b.id, formats=["pdf"]
+    )
+    (all_file,) = archive_report("workload", params, "matrix", now=now, formats=["pdf"])
+    world.ids["archive_id"] = b_file.id
+    world.ids["all_archive_id"] = all_file.id
     world.ids["change_id"] = sqla.session.execute(
         sa.select(sa.func.max(ChangeRecord.id)).where(ChangeRecord.tenant_id == b.id)
     ).scalar_one()
@@ -285,6 +300,11 @@ def pointing_writes() -> list[tuple[str, str, Any]]:
         ("PATCH", "/api/v1/relations/{a:relation_id}", {"target": "{b:host_id}"}),
         ("PATCH", "/api/v1/projects/{a:project_id}", {"tenants": ["tenant-a", "{b:tenant}"]}),
     ]
+
+
+# Reads of objects that are not B's but show B's rows (bound callers must not see them).
+def hidden_reads() -> list[tuple[str, str, Any]]:
+    return [("GET", "/api/v1/reports/archive/{b:all_archive_id}", None)]
 
 
 # Reads of collections with B named in filters or matched by a search.
@@ -422,6 +442,7 @@ PARAM_VALUES = {
     "tenant_id": "tenant_id",
     "change_id": "change_id",
     "tenant": "tenant",
+    "archive_id": "archive_id",
 }
 GLOBAL_PARAMS = {"category_id"}  # categories are shared by all tenants
 
@@ -594,7 +615,7 @@ def test_api_isolation_matrix(app, db, make_tenant, capsys):
                         m.fail(who, method, url, resp, f"body shows {marker}")
                 if before is not None and resp.status_code >= 400 and _row_counts() != before:
                     m.fail(who, method, url, resp, "a refused request wrote rows")
-    for method, path_t, body_t in pointing_writes():
+    for method, path_t, body_t in pointing_writes() + hidden_reads():
         for who in principals:
             if who.kind != "bound":
                 continue
