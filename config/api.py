@@ -358,9 +358,11 @@ class Api(flask_smorest.Api):
                         {"$ref": "#/components/parameters/IfMatch"}
                     )
                 if method != "get":
-                    wanted += ["403", "409"]
+                    wanted.append("409")
                 if not public:
-                    wanted.append("429")  # repeated wrong tokens (config.auth throttle)
+                    # Any authenticated operation may be refused to a role (reads included:
+                    # reports, sync runs), and repeated wrong tokens are throttled.
+                    wanted += ["403", "429"]  # repeated wrong tokens (config.auth throttle)
                 for code in wanted:
                     responses.setdefault(code, _problem_ref(http.HTTPStatus(int(code)).phrase))
         return spec

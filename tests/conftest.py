@@ -87,7 +87,12 @@ def dispose(app: Flask) -> None:
 
 @pytest.fixture(scope="session")
 def app(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    app = build_app(make_settings(database.url, tmp_path_factory.mktemp("instance")))
+    # Attached, so that resetting the database for another app (the connectors' app) closes
+    # this one's pooled SQLite connections too: a connection left open on the replaced file
+    # (same inode, stale WAL index) fails later with "disk I/O error".
+    app = database.attach(
+        build_app(make_settings(database.url, tmp_path_factory.mktemp("instance")))
+    )
     yield app
     dispose(app)
 
