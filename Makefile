@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two worker processes (pytest-xdist): each has its own SQLite file and PostgreSQL database.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test install lint fuzz bench clean translations browser-deps
 
