@@ -15,7 +15,13 @@ from config.db import db
 from config.tenancy import tenant_condition
 from reporting.model import Chart, Column, Report, Table
 from reporting.params import check_known, choices, parse_period
-from reporting.reports.base import Context, month_of, share, tenant_filter_ids
+from reporting.reports.base import (
+    Context,
+    hidden_tenant_count,
+    month_of,
+    share,
+    tenant_filter_ids,
+)
 from servicedesk.models import Satisfaction, Ticket
 
 __all__ = ["build_satisfaction"]
@@ -104,6 +110,19 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
     }
     if group_by:
         total[group_by[0]] = str(_l("Total"))
+    extra: dict[str, Any] = {}
+    notes: list[Any] = []
+    if ctx.bound:
+        extra["other_tenants"] = hidden_tenant_count(
+            ctx, Ticket.tenant_id, Ticket.solved_at >= start, Ticket.solved_at < end
+        )
+        notes.append(
+            _l(
+                "Vous ne voyez que vos adhérents (%(n)s autre(s) adhérent(s) ont des tickets "
+                "résolus sur la période).",
+                n=extra["other_tenants"],
+            )
+        )
     title = _l("Satisfaction du %(start)s au %(end)s", start=period.start, end=period.end)
     charts = []
     if "month" in group_by and rows:
@@ -141,4 +160,6 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
         },
         tables=[Table("rows", title, columns, rows, total)],
         charts=charts,
+        notes=notes,
+        extra=extra,
     )

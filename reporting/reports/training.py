@@ -14,7 +14,7 @@ from config.db import db
 from config.tenancy import tenant_condition
 from reporting.model import Chart, Column, Report, Table
 from reporting.params import check_known, parse_period
-from reporting.reports.base import Context, tenant_filter_ids, year_of
+from reporting.reports.base import Context, hidden_tenant_count, tenant_filter_ids, year_of
 from servicedesk.models import TrainingSession, TrainingType
 
 __all__ = ["build_training"]
@@ -123,6 +123,27 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
         "trainees": sum(r["trainees"] for r in member_rows),
         "days": round(sum(r["days"] for r in member_rows), 2),
     }
+    extra: dict[str, Any] = {}
+    notes: list[Any] = [
+        _l(
+            "Agents formés : somme des participants des sessions (un agent formé deux "
+            "fois compte deux fois)."
+        )
+    ]
+    if ctx.bound:
+        extra["other_tenants"] = hidden_tenant_count(
+            ctx,
+            TrainingSession.tenant_id,
+            TrainingSession.date >= period.start,
+            TrainingSession.date <= period.end,
+        )
+        notes.append(
+            _l(
+                "Vous ne voyez que vos adhérents (%(n)s autre(s) adhérent(s) ont eu des "
+                "formations sur la période).",
+                n=extra["other_tenants"],
+            )
+        )
     title = _l("Formations du %(start)s au %(end)s", start=period.start, end=period.end)
     charts = []
     if rows:
@@ -148,10 +169,6 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
             Table("by_member", _l("Par adhérent"), member_columns, member_rows, member_total),
         ],
         charts=charts,
-        notes=[
-            _l(
-                "Agents formés : somme des participants des sessions (un agent formé deux "
-                "fois compte deux fois)."
-            )
-        ],
+        notes=notes,
+        extra=extra,
     )
