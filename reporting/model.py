@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,10 +221,3 @@ class Report:
             if value:
                 parts.append(str(value))
         return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts))
-
-
-def chart_series(
-    rows: Sequence[dict[str, Any]], key: str, value: str
-) -> tuple[list[str], list[float]]:
-    """Categories and values of a one-series chart from table rows."""
-    return [str(r[key]) for r in rows], [float(r[value] or 0) for r in rows]

@@ -41,6 +41,8 @@ MIMETYPES = {
 }
 
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+# A printed report (HTML, PDF) of more lines than this is refused: use CSV or XLSX.
+MAX_PRINT_ROWS = 5000
 
 
 def neutralise(text: str) -> str:
@@ -83,6 +85,12 @@ def render(
 
 def _render(report: Report, fmt: str, sep: str, table: str | None) -> tuple[bytes, str, str]:
     filename = f"{report.file_stem()}.{fmt}"
+    if fmt in ("html", "pdf") and any(len(t.rows) > MAX_PRINT_ROWS for t in report.tables):
+        raise BadRequest(
+            f"format: more than {MAX_PRINT_ROWS} lines cannot be printed; use csv or xlsx.",
+            errors={"format": [f"At most {MAX_PRINT_ROWS} lines in html or pdf."]},
+            allowed=["json", "csv", "xlsx"],
+        )
     if fmt == "json":
         body = orjson.dumps(report_json(report), default=_json_default)
     elif fmt == "csv":
