@@ -330,6 +330,7 @@ thead { display: table-header-group; }
 th { background: #dce6f1; text-align: left; border-bottom: 1px solid #555; padding: 3px 5px; }
 td { border-bottom: 1px solid #ddd; padding: 2px 5px; vertical-align: top; }
 .num { text-align: right; white-space: nowrap; }
+th.num { white-space: normal; }
 tfoot td { font-weight: bold; border-top: 2px solid #555; }
 figure { margin: 1em 0; page-break-inside: avoid; }
 figure svg { max-width: 100%; height: auto; }

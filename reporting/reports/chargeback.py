@@ -215,7 +215,7 @@ def build_chargeback(params: Mapping[str, str], ctx: Context) -> Report:
             "share_days": str(
                 _l(
                     "jours de l'année de tous les adhérents, temps mutualisé compris (%(d)s jours)",
-                    d=ctx.days(grand_total),
+                    d=f"{ctx.days(grand_total):.1f}".replace(".", ","),
                 )
             ),
             "share_contributions": str(
