@@ -25,12 +25,13 @@ blp = Blueprint(
     description="Reports (managers and admins): JSON, CSV, XLSX, HTML, PDF.",
 )
 
+# JSON first: ``Accept: */*`` (curl, scripts) must get JSON.
 _ACCEPT = {
+    "application/json": "json",
     "text/csv": "csv",
     MIMETYPES["xlsx"]: "xlsx",
     "text/html": "html",
     "application/pdf": "pdf",
-    "application/json": "json",
 }
 
 

@@ -58,6 +58,8 @@ def test_repeated_group_by_parameters_combine(published_days, as_role):
         ("", "text/csv", "text/csv"),
         ("", "application/pdf", "application/pdf"),
         ("", None, "application/json"),
+        ("", "*/*", "application/json"),
+        ("", "text/html,application/xhtml+xml,*/*;q=0.8", "text/html"),
     ],
 )
 def test_format_from_the_query_or_the_accept_header(
