@@ -76,6 +76,8 @@ class Chart:
     bars: list[GanttBar] = field(default_factory=list)
     unit: str = ""
     marker: dt.date | None = None  # a vertical line on the timeline (the report's month)
+    legend: list[tuple[str, str]] = field(default_factory=list)  # gantt: (health, label)
+    slip_label: str = ""
 
     # -- drawing ------------------------------------------------------------------------
 
@@ -154,6 +156,22 @@ class Chart:
         ax.tick_params(axis="x", labelsize=8)
         if self.marker is not None:
             ax.axvline(mdates.date2num(self.marker), color="#444444", linewidth=1, linestyle="--")
+        if self.bars:
+            from matplotlib.patches import Patch
+
+            handles = [
+                Patch(color=_HEALTH_COLOURS[h], label=label)
+                for h, label in self.legend
+                if any(b.health == h for b in self.bars)
+            ]
+            handles.append(Patch(facecolor="#bbbbbb", hatch="//", label=self.slip_label))
+            ax.legend(
+                handles=handles,
+                fontsize=7,
+                frameon=False,
+                loc="upper left",
+                bbox_to_anchor=(1.0, 1.0),
+            )
         if not self.bars:
             ax.text(0.5, 0.5, "—", ha="center", va="center", transform=ax.transAxes)
 

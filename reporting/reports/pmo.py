@@ -166,6 +166,8 @@ def build_pmo(params: Mapping[str, str], ctx: Context) -> Report:
             kind="gantt",
             bars=bars,
             marker=period.start,
+            legend=[(h, str(label)) for h, label in HEALTH_LABELS.items()],
+            slip_label=str(_l("glissement")),
         ),
         Chart(
             title=_l("Jours du mois par domaine"),
