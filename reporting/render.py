@@ -292,7 +292,8 @@ def _numeric(typ: str) -> bool:
 def _html_table(table: Table) -> str:
     parts = [f"<section><h2>{escape(str(table.title))}</h2>"]
     if not table.rows:
-        parts.append(f'<p class="empty">{escape(str(_l("Aucune donnée pour cette période.")))}</p>')
+        empty = _l("No data for this period.")
+        parts.append(f'<p class="empty">{escape(str(empty))}</p>')
     parts.append("<table><thead><tr>")
     for c in table.columns:
         cls = ' class="num"' if _numeric(c.type) else ""
@@ -349,14 +350,12 @@ def render_html(report: Report) -> str:
     parts = [head, f"<header><h1>{title}</h1>"]
     if report.params:
         params = ", ".join(f"{k} = {v}" for k, v in report.params.items())
-        parts.append(
-            f'<p class="meta">{escape(str(_l("Paramètres")))} : {escape(neutralise(params))}</p>'
-        )
+        label = _l("Parameters")
+        parts.append(f'<p class="meta">{escape(str(label))} : {escape(neutralise(params))}</p>')
     parts.append("</header><main>")
     if report.denominators:
-        parts.append(
-            f'<section class="denominators"><h2>{escape(str(_l("Dénominateurs")))}</h2><ul>'
-        )
+        heading = _l("Denominators")
+        parts.append(f'<section class="denominators"><h2>{escape(str(heading))}</h2><ul>')
         for key, text in report.denominators.items():
             parts.append(
                 f"<li><strong>{escape(key)}</strong> : {escape(neutralise(str(text)))}</li>"
@@ -443,13 +442,17 @@ def render_pdf(report: Report) -> bytes:
     if report.params:
         params = ", ".join(f"{k} = {v}" for k, v in report.params.items())
         pdf.multi_cell(
-            0, 4.5, f"{_l('Paramètres')} : {neutralise(params)}", new_x="LMARGIN", new_y="NEXT"
+            0,
+            4.5,
+            str(_l("Parameters")) + " : " + neutralise(params),
+            new_x="LMARGIN",
+            new_y="NEXT",
         )
     for key, text in report.denominators.items():
         pdf.multi_cell(
             0,
             4.5,
-            f"{_l('Dénominateur')} ({key}) : {neutralise(str(text))}",
+            str(_l("Denominator")) + f" ({key}) : {neutralise(str(text))}",
             new_x="LMARGIN",
             new_y="NEXT",
         )
@@ -466,9 +469,7 @@ def render_pdf(report: Report) -> bytes:
             continue
         body = [[format_value(row.get(c.key), c.type) for c in table.columns] for row in table.rows]
         if not body:
-            pdf.multi_cell(
-                0, 5, str(_l("Aucune donnée pour cette période.")), new_x="LMARGIN", new_y="NEXT"
-            )
+            pdf.multi_cell(0, 5, str(_l("No data for this period.")), new_x="LMARGIN", new_y="NEXT")
         total_cells = (
             [format_value(table.total.get(c.key), c.type) for c in table.columns]
             if table.total is not None

@@ -72,7 +72,7 @@ class Context:
 
     def tenant_name(self, tenant_id: int | None) -> str:
         if tenant_id is None:
-            return str(_l("Mutualisé (sans adhérent)"))
+            return str(_l("Shared (no member)"))
         return self.tenants().get(tenant_id, ("", str(tenant_id)))[1]
 
 

@@ -92,15 +92,15 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
         if d == "tenant":
             columns += [
                 Column("tenant", _l("Code"), "text"),
-                Column("name", _l("Adhérent"), "text"),
+                Column("name", _l("Member"), "text"),
             ]
         else:
-            columns.append(Column("month", _l("Mois"), "month"))
+            columns.append(Column("month", _l("Month"), "month"))
     columns += [
-        Column("solved", _l("Tickets résolus"), "int"),
-        Column("answered", _l("Réponses"), "int"),
-        Column("answer_rate", _l("Taux de réponse"), "share"),
-        Column("average_score", _l("Note moyenne (sur 5)"), "decimal"),
+        Column("solved", _l("Solved tickets"), "int"),
+        Column("answered", _l("Answers"), "int"),
+        Column("answer_rate", _l("Answer rate"), "share"),
+        Column("average_score", _l("Average score (out of 5)"), "decimal"),
     ]
     total: dict[str, Any] = {
         "solved": solved_all,
@@ -118,12 +118,12 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
         )
         notes.append(
             _l(
-                "Vous ne voyez que vos adhérents (%(n)s autre(s) adhérent(s) ont des tickets "
-                "résolus sur la période).",
+                "You see only your members (%(n)s other member(s) have tickets solved in the "
+                "period).",
                 n=extra["other_tenants"],
             )
         )
-    title = _l("Satisfaction du %(start)s au %(end)s", start=period.start, end=period.end)
+    title = _l("Satisfaction from %(start)s to %(end)s", start=period.start, end=period.end)
     charts = []
     if "month" in group_by and rows:
         months = sorted({r["month"] for r in rows})
@@ -134,16 +134,16 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
                 sums[r["month"]][1] += r["average_score"] * r["answered"]
         charts.append(
             Chart(
-                title=_l("Note moyenne par mois"),
-                alt=_l("Histogramme de la note moyenne de satisfaction pour chaque mois"),
+                title=_l("Average score by month"),
+                alt=_l("Bar chart of the average satisfaction score of each month"),
                 categories=months,
                 series=[
                     (
-                        str(_l("Note moyenne")),
+                        str(_l("Average score")),
                         [round(s / a, 2) if a else 0.0 for a, s in (sums[m] for m in months)],
                     )
                 ],
-                unit=str(_l("note sur 5")),
+                unit=str(_l("score out of 5")),
             )
         )
     return Report(
@@ -155,8 +155,8 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
             "group_by": ",".join(group_by),
         },
         denominators={
-            "answer_rate": str(_l("tickets résolus dans la période (mois de résolution)")),
-            "average_score": str(_l("réponses reçues pour ces tickets")),
+            "answer_rate": str(_l("tickets solved in the period (month of resolution)")),
+            "average_score": str(_l("answers received for these tickets")),
         },
         tables=[Table("rows", title, columns, rows, total)],
         charts=charts,

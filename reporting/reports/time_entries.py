@@ -26,18 +26,18 @@ __all__ = ["COLUMNS", "build_time_entries"]
 PARAMS = ("from", "to", "year", "tenant", "pole", "activity")
 
 COLUMNS = [
-    Column("id", _l("N°"), "int"),
+    Column("id", _l("No."), "int"),
     Column("date", _l("Date"), "date"),
-    Column("user", _l("Intervenant"), "text"),
-    Column("tenant", _l("Adhérent"), "text"),
-    Column("activity", _l("Activité"), "text"),
-    Column("activity_class", _l("Classe d'activité"), "text"),
-    Column("pole", _l("Pôle"), "text"),
+    Column("user", _l("Staff member"), "text"),
+    Column("tenant", _l("Member"), "text"),
+    Column("activity", _l("Activity"), "text"),
+    Column("activity_class", _l("Activity class"), "text"),
+    Column("pole", _l("Team"), "text"),
     Column("minutes", _l("Minutes"), "int"),
-    Column("days", _l("Jours"), "days"),
+    Column("days", _l("Days"), "days"),
     Column("ticket", _l("Ticket"), "int"),
-    Column("project", _l("Projet"), "text"),
-    Column("channel", _l("Canal"), "text"),
+    Column("project", _l("Project"), "text"),
+    Column("channel", _l("Channel"), "text"),
     Column("note", _l("Note"), "text"),
 ]
 
@@ -109,7 +109,7 @@ def build_time_entries(params: Mapping[str, str], ctx: Context) -> Report:
     if len(rows) > limit:
         raise bad("to", f"more than {limit} time entries: shorten the period.")
     total_minutes = sum(r["minutes"] for r in rows)
-    title = _l("Saisies de temps du %(start)s au %(end)s", start=period.start, end=period.end)
+    title = _l("Time entries from %(start)s to %(end)s", start=period.start, end=period.end)
     total = {
         "id": None,
         "user": str(_l("Total")),
