@@ -1,8 +1,12 @@
 """Reporting: workload shares, ticket KPIs, the monthly PMO report, chargeback per member,
 training and satisfaction, in JSON, CSV, XLSX, HTML and PDF; the archive of PMO reports."""
 
+from __future__ import annotations
 
-def init_app(app, api):  # noqa: ANN001, ANN201 - called by config.app
+from typing import Any
+
+
+def init_app(app: Any, api: Any) -> None:
     """Register the reports blueprint, `syndic report` and the archive job (STYLE §3.5)."""
     from reporting import (
         jobs,  # noqa: F401  (registers the scheduled job)

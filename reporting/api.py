@@ -25,12 +25,13 @@ blp = Blueprint(
     description="Reports (managers and admins): JSON, CSV, XLSX, HTML, PDF.",
 )
 
+# JSON first: ``Accept: */*`` (curl, scripts) must get JSON.
 _ACCEPT = {
+    "application/json": "json",
     "text/csv": "csv",
     MIMETYPES["xlsx"]: "xlsx",
     "text/html": "html",
     "application/pdf": "pdf",
-    "application/json": "json",
 }
 
 
@@ -138,6 +139,7 @@ class ArchiveOut(OutSchema):
 class Archives(MethodView):
     @blp.arguments(ArchiveFilter.schema(), location="query", as_kwargs=False)
     @blp.response(200, page_schema(ArchiveOut))
+    @blp.alt_response(403, description="Technicians and infra may not read reports.")
     def get(self, args: dict[str, Any]) -> Any:
         """List archived report files (a member sees only its own views)."""
         stmt = services.archives_select(current_actor())
@@ -146,7 +148,15 @@ class Archives(MethodView):
 
 @blp.route("/archive/<int:archive_id>")
 class ArchiveById(MethodView):
-    @blp.doc(responses={"200": {"description": "The archived file."}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The archived file.",
+                "content": {m.split(";")[0]: {} for m in MIMETYPES.values()},
+            },
+            "403": {"description": "Technicians and infra may not read reports."},
+        }
+    )
     def get(self, archive_id: int) -> Any:
         """Download one archived report file."""
         row, body = services.get_archive(archive_id, current_actor())

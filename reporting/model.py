@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +76,8 @@ class Chart:
     bars: list[GanttBar] = field(default_factory=list)
     unit: str = ""
     marker: dt.date | None = None  # a vertical line on the timeline (the report's month)
+    legend: list[tuple[str, str]] = field(default_factory=list)  # gantt: (health, label)
+    slip_label: str = ""
 
     # -- drawing ------------------------------------------------------------------------
 
@@ -155,6 +156,22 @@ class Chart:
         ax.tick_params(axis="x", labelsize=8)
         if self.marker is not None:
             ax.axvline(mdates.date2num(self.marker), color="#444444", linewidth=1, linestyle="--")
+        if self.bars:
+            from matplotlib.patches import Patch
+
+            handles = [
+                Patch(color=_HEALTH_COLOURS[h], label=label)
+                for h, label in self.legend
+                if any(b.health == h for b in self.bars)
+            ]
+            handles.append(Patch(facecolor="#bbbbbb", hatch="//", label=self.slip_label))
+            ax.legend(
+                handles=handles,
+                fontsize=7,
+                frameon=False,
+                loc="upper left",
+                bbox_to_anchor=(1.0, 1.0),
+            )
         if not self.bars:
             ax.text(0.5, 0.5, "—", ha="center", va="center", transform=ax.transAxes)
 
@@ -222,10 +239,3 @@ class Report:
             if value:
                 parts.append(str(value))
         return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts))
-
-
-def chart_series(
-    rows: Sequence[dict[str, Any]], key: str, value: str
-) -> tuple[list[str], list[float]]:
-    """Categories and values of a one-series chart from table rows."""
-    return [str(r[key]) for r in rows], [float(r[value] or 0) for r in rows]

@@ -67,6 +67,8 @@ Index(
     TimeEntry.__table__.c.tenant_id,
     TimeEntry.__table__.c.pole,
     TimeEntry.__table__.c.minutes,
+    # Also in the key so that SQLite (before 3.41) sees the index as covering the query.
+    TimeEntry.__table__.c.deleted_at,
     sqlite_where=sa.text("deleted_at IS NULL"),
     postgresql_where=sa.text("deleted_at IS NULL"),
 )

@@ -88,7 +88,7 @@ def check_known(params: Mapping[str, str], allowed: Iterable[str]) -> None:
 
 def parse_month(value: str, name: str = "month") -> tuple[int, int]:
     m = _MONTH_RE.match(value.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
+    if not m or not 1 <= int(m.group(2)) <= 12 or not 1900 <= int(m.group(1)) <= 9998:
         raise bad(name, f"{value!r} is not a month (YYYY-MM, month 01 to 12).")
     return int(m.group(1)), int(m.group(2))
 
@@ -112,8 +112,8 @@ def _parse_bound(value: str, name: str, *, end: bool) -> dt.date:
             day = dt.date.fromisoformat(value)
         except ValueError:
             raise bad(name, f"{value!r} is not a valid date.") from None
-        if day.year < 1900:
-            raise bad(name, f"{value!r} is out of range.")
+        if not 1900 <= day.year <= 9998:
+            raise bad(name, f"{value!r} is out of range (years 1900 to 9998).")
         return day
     if _MONTH_RE.match(value):
         y, m = parse_month(value, name)

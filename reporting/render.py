@@ -16,6 +16,7 @@ import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -40,6 +41,8 @@ MIMETYPES = {
 }
 
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+# A printed report (HTML, PDF) of more lines than this is refused: use CSV or XLSX.
+MAX_PRINT_ROWS = 5000
 
 
 def neutralise(text: str) -> str:
@@ -82,6 +85,12 @@ def render(
 
 def _render(report: Report, fmt: str, sep: str, table: str | None) -> tuple[bytes, str, str]:
     filename = f"{report.file_stem()}.{fmt}"
+    if fmt in ("html", "pdf") and any(len(t.rows) > MAX_PRINT_ROWS for t in report.tables):
+        raise BadRequest(
+            f"format: more than {MAX_PRINT_ROWS} lines cannot be printed; use csv or xlsx.",
+            errors={"format": [f"At most {MAX_PRINT_ROWS} lines in html or pdf."]},
+            allowed=["json", "csv", "xlsx"],
+        )
     if fmt == "json":
         body = orjson.dumps(report_json(report), default=_json_default)
     elif fmt == "csv":
@@ -158,68 +167,89 @@ def report_json(report: Report) -> dict[str, Any]:
 # -- CSV --------------------------------------------------------------------------------
 
 
-def _csv_cell(value: Any, typ: str, semicolon: bool) -> str:
+_DANGER_FIRST = frozenset(_DANGEROUS_START)
+
+
+def _text(value: Any) -> str:
+    """A text cell's value: '' for None, neutralised otherwise."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (int, float, Decimal)) and typ != "text":
-        text = str(value)
-        return text.replace(".", ",") if semicolon else text
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return neutralise(str(value))
+    return neutralise(value if isinstance(value, str) else str(value))
 
 
-def iter_csv_rows(table: Table, *, semicolon: bool) -> Iterator[list[str]]:
-    keys = [c.key for c in table.columns]
-    types = [c.type for c in table.columns]
-    yield keys
-    for row in table.rows:
-        yield [_csv_cell(row.get(k), t, semicolon) for k, t in zip(keys, types, strict=True)]
-    if table.total is not None:
-        yield [
-            _csv_cell(table.total.get(k), t, semicolon) for k, t in zip(keys, types, strict=True)
-        ]
+def column_values(rows: Sequence[dict[str, Any]], key: str) -> list[Any]:
+    """The values of one key over all rows (missing keys are None)."""
+    try:
+        return list(map(itemgetter(key), rows))
+    except KeyError:
+        return [r.get(key) for r in rows]
+
+
+def safe_texts(values: Sequence[Any]) -> list[Any]:
+    """Neutralised text cells of one column (fast path: the common, harmless string)."""
+    return [
+        v if v.__class__ is str and v[:1] not in _DANGER_FIRST and "\x00" not in v else _text(v)
+        for v in values
+    ]
+
+
+def _csv_numbers(values: Sequence[Any], semicolon: bool) -> list[Any]:
+    if not semicolon:
+        return [int(v) if v.__class__ is bool else v for v in values]
+    return [str(v).replace(".", ",") if v.__class__ in (float, Decimal) else v for v in values]
+
+
+def _csv_columns(table: Table, rows: Sequence[dict[str, Any]], semicolon: bool) -> list[list[Any]]:
+    """Column-major cell values (comprehensions per column are much faster than a Python
+    call per cell); None becomes an empty field in the csv module."""
+    columns = []
+    for c in table.columns:
+        values = column_values(rows, c.key)
+        if c.type in ("text", "month"):
+            columns.append(safe_texts(values))
+        elif c.type in ("date",):
+            columns.append([v.isoformat() if hasattr(v, "isoformat") else v for v in values])
+        else:
+            columns.append(_csv_numbers(values, semicolon))
+    return columns
 
 
 def render_csv(table: Table, *, semicolon: bool = False) -> bytes:
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.writer(buf, delimiter=";" if semicolon else ",", lineterminator="\r\n")
-    writer.writerows(iter_csv_rows(table, semicolon=semicolon))
+    writer.writerow([c.key for c in table.columns])
+    chunk = 20_000
+    for start in range(0, len(table.rows), chunk):
+        columns = _csv_columns(table, table.rows[start : start + chunk], semicolon)
+        writer.writerows(zip(*columns, strict=True))
+    if table.total is not None:
+        writer.writerows(zip(*_csv_columns(table, [table.total], semicolon), strict=True))
     return buf.getvalue().encode("utf-8")
 
 
 # -- XLSX -------------------------------------------------------------------------------
 
 
-def _xlsx_rows(table: Table) -> Iterator[list[Any]]:
-    keys = [c.key for c in table.columns]
-    text_cols = {i for i, c in enumerate(table.columns) if c.type in ("text", "month")}
-    for row in table.rows:
-        values = [row.get(k) for k in keys]
-        for i in text_cols:
-            if values[i] is not None:
-                values[i] = neutralise(str(values[i]))
-        yield values
-
-
 def render_xlsx(report: Report) -> bytes:
     sheets = []
     for table in report.tables:
+        columns = [column_values(table.rows, c.key) for c in table.columns]
+        for i, c in enumerate(table.columns):
+            if c.type in ("text", "month"):
+                columns[i] = safe_texts(columns[i])
         total = None
         if table.total is not None:
             total = [
-                neutralise(str(v)) if isinstance(v, str) else v
-                for v in (table.total.get(c.key) for c in table.columns)
+                _text(v) if c.type in ("text", "month") else v
+                for c, v in ((c, table.total.get(c.key)) for c in table.columns)
             ]
         sheets.append(
             XlsxSheet(
                 name=str(table.title),
                 headers=[neutralise(str(c.label)) for c in table.columns],
                 types=[c.type for c in table.columns],
-                rows=_xlsx_rows(table),
+                columns=columns,
                 total=total,
             )
         )
@@ -262,7 +292,8 @@ def _numeric(typ: str) -> bool:
 def _html_table(table: Table) -> str:
     parts = [f"<section><h2>{escape(str(table.title))}</h2>"]
     if not table.rows:
-        parts.append(f'<p class="empty">{escape(str(_l("Aucune donnée pour cette période.")))}</p>')
+        empty = _l("No data for this period.")
+        parts.append(f'<p class="empty">{escape(str(empty))}</p>')
     parts.append("<table><thead><tr>")
     for c in table.columns:
         cls = ' class="num"' if _numeric(c.type) else ""
@@ -300,6 +331,7 @@ thead { display: table-header-group; }
 th { background: #dce6f1; text-align: left; border-bottom: 1px solid #555; padding: 3px 5px; }
 td { border-bottom: 1px solid #ddd; padding: 2px 5px; vertical-align: top; }
 .num { text-align: right; white-space: nowrap; }
+th.num { white-space: normal; }
 tfoot td { font-weight: bold; border-top: 2px solid #555; }
 figure { margin: 1em 0; page-break-inside: avoid; }
 figure svg { max-width: 100%; height: auto; }
@@ -318,14 +350,12 @@ def render_html(report: Report) -> str:
     parts = [head, f"<header><h1>{title}</h1>"]
     if report.params:
         params = ", ".join(f"{k} = {v}" for k, v in report.params.items())
-        parts.append(
-            f'<p class="meta">{escape(str(_l("Paramètres")))} : {escape(neutralise(params))}</p>'
-        )
+        label = _l("Parameters")
+        parts.append(f'<p class="meta">{escape(str(label))} : {escape(neutralise(params))}</p>')
     parts.append("</header><main>")
     if report.denominators:
-        parts.append(
-            f'<section class="denominators"><h2>{escape(str(_l("Dénominateurs")))}</h2><ul>'
-        )
+        heading = _l("Denominators")
+        parts.append(f'<section class="denominators"><h2>{escape(str(heading))}</h2><ul>')
         for key, text in report.denominators.items():
             parts.append(
                 f"<li><strong>{escape(key)}</strong> : {escape(neutralise(str(text)))}</li>"
@@ -412,13 +442,17 @@ def render_pdf(report: Report) -> bytes:
     if report.params:
         params = ", ".join(f"{k} = {v}" for k, v in report.params.items())
         pdf.multi_cell(
-            0, 4.5, f"{_l('Paramètres')} : {neutralise(params)}", new_x="LMARGIN", new_y="NEXT"
+            0,
+            4.5,
+            str(_l("Parameters")) + " : " + neutralise(params),
+            new_x="LMARGIN",
+            new_y="NEXT",
         )
     for key, text in report.denominators.items():
         pdf.multi_cell(
             0,
             4.5,
-            f"{_l('Dénominateur')} ({key}) : {neutralise(str(text))}",
+            str(_l("Denominator")) + f" ({key}) : {neutralise(str(text))}",
             new_x="LMARGIN",
             new_y="NEXT",
         )
@@ -435,9 +469,7 @@ def render_pdf(report: Report) -> bytes:
             continue
         body = [[format_value(row.get(c.key), c.type) for c in table.columns] for row in table.rows]
         if not body:
-            pdf.multi_cell(
-                0, 5, str(_l("Aucune donnée pour cette période.")), new_x="LMARGIN", new_y="NEXT"
-            )
+            pdf.multi_cell(0, 5, str(_l("No data for this period.")), new_x="LMARGIN", new_y="NEXT")
         total_cells = (
             [format_value(table.total.get(c.key), c.type) for c in table.columns]
             if table.total is not None

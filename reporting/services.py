@@ -218,7 +218,8 @@ def archive_due_pmo(*, now: dt.datetime) -> int:
     files written (0 when everything was already there)."""
     conf = reporting_settings()
     today = now.astimezone(current_settings().tz).date()
-    month = pmo_month_due(today, int(conf["archive_day"]))
+    # Days 29–31 do not exist in every month: the archive day is kept within 1–28.
+    month = pmo_month_due(today, min(max(int(conf["archive_day"]), 1), 28))
     formats = [str(f) for f in conf.get("archive_formats", ARCHIVE_FORMATS)]
     written = len(archive_report("pmo", {"month": month}, month, now=now, formats=formats))
     if conf["archive_per_member"]:

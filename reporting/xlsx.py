@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -65,82 +65,126 @@ def _col_letter(index: int) -> str:
 
 
 class XlsxSheet:
-    """One sheet: a title, header labels, column types, rows (sequences of values)."""
+    """One sheet: a title, header labels, column types and the values column by column
+    (``columns[i]`` holds the values of column ``i`` for every row), plus a total line."""
 
     def __init__(
         self,
         name: str,
         headers: Sequence[str],
         types: Sequence[str],
-        rows: Iterable[Sequence[Any]],
+        columns: Sequence[Sequence[Any]],
         total: Sequence[Any] | None = None,
     ) -> None:
         self.name = name
         self.headers = list(headers)
         self.types = list(types)
-        self.rows = rows
+        self.columns = columns
         self.total = total
 
+    @property
+    def row_count(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
 
-def _sheet_xml(sheet: XlsxSheet, out: io.StringIO) -> None:
+
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_CHUNK = 20_000  # rows rendered at a time (bounds the memory of the cell strings)
+
+
+def _cell(value: Any, style: int) -> str:
+    """One cell of any value (the slow, general path)."""
+    if value is None or value == "":
+        return "<c/>"
+    if isinstance(value, bool):
+        return f'<c s="{style}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, (int, float, Decimal)):
+        return f'<c s="{style}"><v>{value}</v></c>'
+    if isinstance(value, dt.date):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        return f'<c s="{DATE}"><v>{day.toordinal() - _EPOCH_ORDINAL}</v></c>'
+    text = _escape(str(value))
+    s = style if style in (HEADER, TOTAL_TEXT) else TEXT
+    return f'<c s="{s}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def _column_cells(values: Sequence[Any], typ: str) -> list[str]:
+    """The cells of one column: one comprehension with a fast path for the expected type
+    (a Python call per cell would dominate the export time)."""
+    style = STYLE_OF_TYPE.get(typ, TEXT)
+    search = _NEEDS_ESCAPE.search
+    if style == TEXT:
+        return [
+            (
+                f'<c t="inlineStr"><is><t xml:space="preserve">'
+                f"{v if search(v) is None else _escape(v)}</t></is></c>"
+            )
+            if v.__class__ is str and v
+            else "<c/>"
+            if not v and (v is None or v.__class__ is str)
+            else _cell(v, TEXT)
+            for v in values
+        ]
+    if style == DATE:
+        return [
+            f'<c s="{DATE}"><v>{v.toordinal() - _EPOCH_ORDINAL}</v></c>'
+            if v.__class__ is dt.date
+            else _cell(v, DATE)
+            for v in values
+        ]
+    head = f'<c s="{style}"><v>'
+    return [
+        f"{head}{v}</v></c>" if v.__class__ is int or v.__class__ is float else _cell(v, style)
+        for v in values
+    ]
+
+
+def _total_style(typ: str) -> int:
+    style = STYLE_OF_TYPE.get(typ, TEXT)
+    if style == TEXT:
+        return TOTAL_TEXT
+    return TOTAL_DAYS if style in (DAYS, INT) else style
+
+
+class _Utf8Writer:
+    """``write(str)`` into a binary stream (the zip member), encoding as UTF-8."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> None:
+        self.raw.write(text.encode("utf-8"))
+
+
+def _sheet_xml(sheet: XlsxSheet, out: Any) -> None:
     ncols = len(sheet.headers)
-    letters = [_col_letter(i) for i in range(max(ncols, 1))]
-    styles = [STYLE_OF_TYPE.get(t, TEXT) for t in sheet.types]
     w = out.write
     w(
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<worksheet xmlns="{_NS_MAIN}">'
+        f'{_XML_DECL}<worksheet xmlns="{_NS_MAIN}">'
         '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
         'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><cols>'
     )
     for i, (header, typ) in enumerate(zip(sheet.headers, sheet.types, strict=True)):
         width = max(10, min(60, len(header) + 4)) if typ in ("text", "month") else 14
         w(f'<col min="{i + 1}" max="{i + 1}" width="{width}" customWidth="1"/>')
-    w("</cols><sheetData>")
-    w('<row r="1">')
-    for i, header in enumerate(sheet.headers):
-        w(f'<c r="{letters[i]}1" s="{HEADER}" t="inlineStr"><is><t>{_escape(header)}</t></is></c>')
+    w("</cols><sheetData><row>")
+    w("".join(_cell(header, HEADER) for header in sheet.headers))
     w("</row>")
-    r = 1
-    for row in sheet.rows:
-        r += 1
-        _row_xml(w, r, row, letters, styles, total=False)
+    count = sheet.row_count
+    for start in range(0, count, _CHUNK):
+        cells = [
+            _column_cells(values[start : start + _CHUNK], typ)
+            for values, typ in zip(sheet.columns, sheet.types, strict=True)
+        ]
+        w("".join(["<row>" + "".join(row) + "</row>" for row in zip(*cells, strict=True)]))
     if sheet.total is not None:
-        _row_xml(w, r + 1, sheet.total, letters, styles, total=True)
+        w("<row>")
+        w("".join(_cell(v, _total_style(t)) for v, t in zip(sheet.total, sheet.types, strict=True)))
+        w("</row>")
     w("</sheetData>")
     if ncols:
-        w(f'<autoFilter ref="A1:{letters[ncols - 1]}{max(r, 1)}"/>')
+        last = count + 1 + (sheet.total is not None)
+        w(f'<autoFilter ref="A1:{_col_letter(ncols - 1)}{last}"/>')
     w("</worksheet>")
-
-
-def _row_xml(
-    w: Any, r: int, row: Sequence[Any], letters: list[str], styles: list[int], *, total: bool
-) -> None:
-    parts = [f'<row r="{r}">']
-    for i, value in enumerate(row):
-        if value is None or value == "":
-            continue
-        ref = f"{letters[i]}{r}"
-        style = styles[i]
-        if total:
-            style = TOTAL_TEXT if style == TEXT else TOTAL_DAYS if style in (DAYS, INT) else style
-        if isinstance(value, bool):
-            parts.append(f'<c r="{ref}" s="{style}" t="b"><v>{int(value)}</v></c>')
-        elif isinstance(value, (int, float, Decimal)):
-            parts.append(f'<c r="{ref}" s="{style}"><v>{value}</v></c>')
-        elif isinstance(value, dt.date):
-            if isinstance(value, dt.datetime):
-                value = value.date()
-            parts.append(f'<c r="{ref}" s="{DATE}"><v>{(value - _EPOCH).days}</v></c>')
-        else:
-            s = TOTAL_TEXT if total else TEXT
-            text = _escape(str(value))
-            parts.append(
-                f'<c r="{ref}" s="{s}" t="inlineStr">'
-                f'<is><t xml:space="preserve">{text}</t></is></c>'
-            )
-    parts.append("</row>")
-    w("".join(parts))
 
 
 _STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -290,7 +334,6 @@ def write_xlsx(sheets: Sequence[XlsxSheet], *, title: str = "") -> bytes:
         )
         zf.writestr("xl/styles.xml", _STYLES)
         for i, sheet in enumerate(sheets, start=1):
-            out = io.StringIO()
-            _sheet_xml(sheet, out)
-            zf.writestr(f"xl/worksheets/sheet{i}.xml", out.getvalue().encode("utf-8"))
+            with zf.open(f"xl/worksheets/sheet{i}.xml", "w") as raw:
+                _sheet_xml(sheet, _Utf8Writer(raw))
     return buf.getvalue()

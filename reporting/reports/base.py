@@ -21,6 +21,7 @@ from servicedesk.settings import ServiceDeskSettings
 
 __all__ = [
     "Context",
+    "hidden_tenant_count",
     "month_of",
     "round_days",
     "share",
@@ -71,7 +72,7 @@ class Context:
 
     def tenant_name(self, tenant_id: int | None) -> str:
         if tenant_id is None:
-            return str(_l("Mutualisé (sans adhérent)"))
+            return str(_l("Shared (no member)"))
         return self.tenants().get(tenant_id, ("", str(tenant_id)))[1]
 
 
@@ -128,3 +129,13 @@ def tenant_filter_ids(ctx: Context, params: Mapping[str, str], name: str = "tena
                 ids.add(child)
                 stack.append(child)
     return ids
+
+
+def hidden_tenant_count(ctx: Context, column: Any, *conditions: Any) -> int:
+    """How many tenants the caller cannot see have rows matching ``conditions`` (API.md §4:
+    a tenant-bound caller learns the others only as a count)."""
+    visible = sorted(ctx.visible_ids() or ())
+    stmt = select(sa.func.count(sa.distinct(column))).where(
+        column.is_not(None), column.not_in(visible), *conditions
+    )
+    return int(db.session.execute(stmt).scalar() or 0)

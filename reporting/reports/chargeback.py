@@ -36,9 +36,9 @@ KEYS = ("proportional", "equal", "contribution")
 PARAMS = ("year", "key")
 
 KEY_TEXT = {
-    "proportional": _l("au prorata des jours directs"),
-    "equal": _l("à parts égales entre les adhérents"),
-    "contribution": _l("au prorata des contributions de l'année"),
+    "proportional": _l("in proportion to direct days"),
+    "equal": _l("equally between the members"),
+    "contribution": _l("in proportion to the year's contributions"),
 }
 
 
@@ -145,13 +145,13 @@ def build_chargeback(params: Mapping[str, str], ctx: Context) -> Report:
         r.pop("_id")
     columns = [
         Column("tenant", _l("Code"), "text"),
-        Column("name", _l("Adhérent"), "text"),
-        Column("direct_days", _l("Jours directs"), "days"),
-        Column("shared_days", _l("Jours mutualisés répartis"), "days"),
-        Column("total_days", _l("Jours au total"), "days"),
-        Column("share_days", _l("Part des jours"), "share"),
+        Column("name", _l("Member"), "text"),
+        Column("direct_days", _l("Direct days"), "days"),
+        Column("shared_days", _l("Shared days allotted"), "days"),
+        Column("total_days", _l("Total days"), "days"),
+        Column("share_days", _l("Share of days"), "share"),
         Column("contribution_eur", _l("Contribution"), "eur"),
-        Column("share_contributions", _l("Part des contributions"), "share"),
+        Column("share_contributions", _l("Share of contributions"), "share"),
     ]
     total = {
         "tenant": str(_l("Total")),
@@ -165,8 +165,7 @@ def build_chargeback(params: Mapping[str, str], ctx: Context) -> Report:
     extra: dict[str, Any] = {"key": key}
     notes: list[Any] = [
         _l(
-            "Temps mutualisé (sans adhérent ou du syndicat lui-même) : %(days)s jours, "
-            "réparti %(key)s.",
+            "Shared time (no member, or the syndicate itself): %(days)s days, spread %(key)s.",
             days=round_days(shared / ctx.workday_minutes),
             key=KEY_TEXT[key],
         )
@@ -174,33 +173,31 @@ def build_chargeback(params: Mapping[str, str], ctx: Context) -> Report:
     if ctx.bound:
         extra["other_tenants"] = len(rows_all) - len(rows)
         extra["all_tenants_total"] = total
-        total = {"tenant": str(_l("Vos adhérents"))}
+        total = {"tenant": str(_l("Your members"))}
         for k in ("direct_days", "shared_days", "total_days", "share_days"):
             total[k] = round(sum(r[k] or 0 for r in rows), 6 if k == "share_days" else 2)
         notes.append(
             _l(
-                "Vous ne voyez que vos adhérents ; les parts sont calculées sur l'ensemble "
-                "des %(n)s adhérents.",
+                "You see only your members; shares are computed over all %(n)s members.",
                 n=len(rows_all),
             )
         )
-    title = _l("Refacturation %(year)s : jours par adhérent", year=year)
+    title = _l("Chargeback %(year)s: days per member", year=year)
     chart_rows = sorted(rows, key=lambda r: -r["total_days"])
     charts = [
         Chart(
-            title=_l("Part des jours et part des contributions"),
+            title=_l("Share of days and share of contributions"),
             alt=_l(
-                "Histogramme comparant, pour chaque adhérent, sa part des jours et sa part "
-                "des contributions."
+                "Bar chart comparing each member's share of days with its share of contributions."
             ),
             categories=[r["tenant"] for r in chart_rows],
             series=[
                 (
-                    str(_l("Part des jours (%)")),
+                    str(_l("Share of days (%)")),
                     [round((r["share_days"] or 0) * 100, 1) for r in chart_rows],
                 ),
                 (
-                    str(_l("Part des contributions (%)")),
+                    str(_l("Share of contributions (%)")),
                     [round((r["share_contributions"] or 0) * 100, 1) for r in chart_rows],
                 ),
             ],
@@ -214,12 +211,12 @@ def build_chargeback(params: Mapping[str, str], ctx: Context) -> Report:
         denominators={
             "share_days": str(
                 _l(
-                    "jours de l'année de tous les adhérents, temps mutualisé compris (%(d)s jours)",
-                    d=ctx.days(grand_total),
+                    "the year's days of all members, shared time included (%(d)s days)",
+                    d=f"{ctx.days(grand_total):.1f}".replace(".", ","),
                 )
             ),
             "share_contributions": str(
-                _l("contributions %(year)s enregistrées de tous les adhérents", year=year)
+                _l("recorded %(year)s contributions of all members", year=year)
             ),
         },
         tables=[Table("rows", title, columns, rows, total)],

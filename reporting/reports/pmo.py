@@ -21,7 +21,7 @@ from sqlalchemy import select
 from config.db import db
 from config.tenancy import tenant_condition
 from reporting.model import Chart, Column, GanttBar, Report, Table
-from reporting.params import bad, check_known, month_bounds, parse_month
+from reporting.params import check_known, month_bounds, parse_month
 from reporting.reports.base import Context, share
 from servicedesk.models import Project, ProjectStatus, TimeEntry
 from servicedesk.queries import projects_select
@@ -31,13 +31,13 @@ __all__ = ["build_pmo"]
 PARAMS = ("month",)
 
 STATUS_LABELS = {
-    "proposed": _l("proposé"),
-    "active": _l("en cours"),
-    "on_hold": _l("suspendu"),
-    "done": _l("terminé"),
-    "cancelled": _l("annulé"),
+    "proposed": _l("proposed"),
+    "active": _l("in progress"),
+    "on_hold": _l("on hold"),
+    "done": _l("done"),
+    "cancelled": _l("cancelled"),
 }
-HEALTH_LABELS = {"green": _l("vert"), "amber": _l("orange"), "red": _l("rouge")}
+HEALTH_LABELS = {"green": _l("green"), "amber": _l("amber"), "red": _l("red")}
 
 
 def _days_by_project(ctx: Context, start: dt.date | None, end: dt.date) -> dict[int, int]:
@@ -61,8 +61,6 @@ def build_pmo(params: Mapping[str, str], ctx: Context) -> Report:
     else:
         first = ctx.today.replace(day=1) - dt.timedelta(days=1)
         year, month = first.year, first.month
-    if year > 9998:
-        raise bad("month", "out of range.")
     period = month_bounds(year, month)
     key = f"{year:04d}-{month:02d}"
 
@@ -83,6 +81,7 @@ def build_pmo(params: Mapping[str, str], ctx: Context) -> Report:
 
     rows: list[dict[str, Any]] = []
     bars: list[GanttBar] = []
+    done = str(_l("completed"))
     for p in projects:
         tenants, hidden = p.visible_tenant_codes(ctx.actor)
         members = ", ".join(tenants) + (f" (+{hidden})" if hidden else "")
@@ -107,8 +106,7 @@ def build_pmo(params: Mapping[str, str], ctx: Context) -> Report:
                 "days_month": ctx.days(month_minutes.get(p.id, 0)),
                 "days_to_date": ctx.days(to_date_minutes.get(p.id, 0)),
                 "milestones_due": "; ".join(
-                    f"{m.name} ({m.due:%d/%m}{', ' + str(_l('fait')) if m.done_at else ''})"
-                    for m in due
+                    f"{m.name} ({m.due:%d/%m}{', ' + done if m.done_at else ''})" for m in due
                 ),
                 "note": note,
             }
@@ -120,21 +118,21 @@ def build_pmo(params: Mapping[str, str], ctx: Context) -> Report:
 
     columns = [
         Column("code", _l("Code"), "text"),
-        Column("name", _l("Projet"), "text"),
-        Column("domain", _l("Domaine"), "text"),
-        Column("tenants", _l("Adhérents"), "text"),
+        Column("name", _l("Project"), "text"),
+        Column("domain", _l("Domain"), "text"),
+        Column("tenants", _l("Members"), "text"),
         Column("budget_eur", _l("Budget"), "eur"),
-        Column("status", _l("Statut"), "text"),
-        Column("health", _l("Météo"), "text"),
-        Column("planned_start", _l("Début"), "date"),
-        Column("planned_end", _l("Fin prévue"), "date"),
-        Column("forecast_end", _l("Fin estimée"), "date"),
-        Column("slip_days", _l("Glissement (jours)"), "int"),
-        Column("progress", _l("Avancement"), "share"),
-        Column("days_month", _l("Jours du mois"), "days"),
-        Column("days_to_date", _l("Jours cumulés"), "days"),
-        Column("milestones_due", _l("Jalons du mois"), "text"),
-        Column("note", _l("Note du mois"), "text"),
+        Column("status", _l("Status"), "text"),
+        Column("health", _l("Health"), "text"),
+        Column("planned_start", _l("Start date"), "date"),
+        Column("planned_end", _l("Planned end"), "date"),
+        Column("forecast_end", _l("Forecast end"), "date"),
+        Column("slip_days", _l("Slip (days)"), "int"),
+        Column("progress", _l("Progress"), "share"),
+        Column("days_month", _l("Days in the month"), "days"),
+        Column("days_to_date", _l("Days to date"), "days"),
+        Column("milestones_due", _l("Month's milestones"), "text"),
+        Column("note", _l("Month's note"), "text"),
     ]
     total_month = sum(r["days_month"] for r in rows)
     total = {
@@ -143,15 +141,17 @@ def build_pmo(params: Mapping[str, str], ctx: Context) -> Report:
         "days_month": round(total_month, 2),
         "days_to_date": round(sum(r["days_to_date"] for r in rows), 2),
     }
-    tables = [Table("projects", _l("Projets actifs en %(month)s", month=key), columns, rows, total)]
+    tables = [
+        Table("projects", _l("Projects active in %(month)s", month=key), columns, rows, total)
+    ]
     tables += [
         _totals(
-            "by_status", _l("Portefeuille par statut"), "status", _l("Statut"), rows, STATUS_LABELS
+            "by_status", _l("Portfolio by status"), "status", _l("Status"), rows, STATUS_LABELS
         ),
         _totals(
-            "by_health", _l("Portefeuille par météo"), "health", _l("Météo"), rows, HEALTH_LABELS
+            "by_health", _l("Portfolio by health"), "health", _l("Health"), rows, HEALTH_LABELS
         ),
-        _totals("by_domain", _l("Portefeuille par domaine"), "domain", _l("Domaine"), rows, {}),
+        _totals("by_domain", _l("Portfolio by domain"), "domain", _l("Domain"), rows, {}),
     ]
     for r in rows:
         r["status"] = str(STATUS_LABELS.get(r["status"], r["status"]))
@@ -160,46 +160,45 @@ def build_pmo(params: Mapping[str, str], ctx: Context) -> Report:
     by_domain = tables[3].rows
     charts = [
         Chart(
-            title=_l("Calendrier des projets"),
+            title=_l("Project timeline"),
             alt=_l(
-                "Diagramme de Gantt : une barre par projet du début à la fin prévue, "
-                "prolongée en hachuré jusqu'à la fin estimée ; couleur de la météo."
+                "Gantt chart: one bar per project from its start to its planned end, hatched up "
+                "to its forecast end; coloured by health."
             ),
             kind="gantt",
             bars=bars,
             marker=period.start,
+            legend=[(h, str(label)) for h, label in HEALTH_LABELS.items()],
+            slip_label=str(_l("slip")),
         ),
         Chart(
-            title=_l("Jours du mois par domaine"),
+            title=_l("Days in the month by domain"),
             alt=_l(
-                "Barres horizontales des jours du mois par domaine : %(v)s",
+                "Horizontal bars of the days in the month by domain: %(v)s",
                 v="; ".join(f"{r['domain']} {r['days_month']:.1f}" for r in by_domain),
             ),
             kind="barh",
             categories=[r["domain"] or "—" for r in by_domain],
-            series=[(str(_l("Jours du mois")), [float(r["days_month"]) for r in by_domain])],
-            unit=str(_l("jours")),
+            series=[(str(_l("Days in the month")), [float(r["days_month"]) for r in by_domain])],
+            unit=str(_l("days")),
         ),
     ]
     notes: list[Any] = [
         _l(
-            "Glissement : fin estimée moins fin prévue, en jours calendaires. Jours : temps "
-            "saisi sur le projet (journée de %(h)s h).",
+            "Slip: forecast end minus planned end, in calendar days. Days: time logged on the "
+            "project (%(h)s-hour workday).",
             h=f"{ctx.workday_minutes / 60:g}",
         )
     ]
     if ctx.bound:
         notes.append(
-            _l(
-                "Seuls les projets de vos adhérents et les projets communs du syndicat "
-                "figurent ici."
-            )
+            _l("Only your members' projects and the syndicate's common projects are listed.")
         )
     return Report(
         name="pmo",
-        title=_l("Rapport PMO mensuel — %(month)s", month=key),
+        title=_l("Monthly PMO report — %(month)s", month=key),
         params={"month": key},
-        denominators={"share_days": str(_l("jours du mois de tous les projets listés"))},
+        denominators={"share_days": str(_l("days in the month of all listed projects"))},
         tables=tables,
         charts=charts,
         notes=notes,
@@ -236,11 +235,11 @@ def _totals(
         out.append(g)
     columns = [
         Column(key, label, "text"),
-        Column("projects", _l("Projets"), "int"),
+        Column("projects", _l("Projects"), "int"),
         Column("budget_eur", _l("Budget"), "eur"),
-        Column("days_month", _l("Jours du mois"), "days"),
-        Column("days_to_date", _l("Jours cumulés"), "days"),
-        Column("share_days", _l("Part des jours du mois"), "share"),
+        Column("days_month", _l("Days in the month"), "days"),
+        Column("days_to_date", _l("Days to date"), "days"),
+        Column("share_days", _l("Share of the days in the month"), "share"),
     ]
     total = {
         key: str(_l("Total")),

@@ -15,7 +15,13 @@ from config.db import db
 from config.tenancy import tenant_condition
 from reporting.model import Chart, Column, Report, Table
 from reporting.params import check_known, choices, parse_period
-from reporting.reports.base import Context, month_of, share, tenant_filter_ids
+from reporting.reports.base import (
+    Context,
+    hidden_tenant_count,
+    month_of,
+    share,
+    tenant_filter_ids,
+)
 from servicedesk.models import Satisfaction, Ticket
 
 __all__ = ["build_satisfaction"]
@@ -86,15 +92,15 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
         if d == "tenant":
             columns += [
                 Column("tenant", _l("Code"), "text"),
-                Column("name", _l("Adhérent"), "text"),
+                Column("name", _l("Member"), "text"),
             ]
         else:
-            columns.append(Column("month", _l("Mois"), "month"))
+            columns.append(Column("month", _l("Month"), "month"))
     columns += [
-        Column("solved", _l("Tickets résolus"), "int"),
-        Column("answered", _l("Réponses"), "int"),
-        Column("answer_rate", _l("Taux de réponse"), "share"),
-        Column("average_score", _l("Note moyenne (sur 5)"), "decimal"),
+        Column("solved", _l("Solved tickets"), "int"),
+        Column("answered", _l("Answers"), "int"),
+        Column("answer_rate", _l("Answer rate"), "share"),
+        Column("average_score", _l("Average score (out of 5)"), "decimal"),
     ]
     total: dict[str, Any] = {
         "solved": solved_all,
@@ -104,7 +110,20 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
     }
     if group_by:
         total[group_by[0]] = str(_l("Total"))
-    title = _l("Satisfaction du %(start)s au %(end)s", start=period.start, end=period.end)
+    extra: dict[str, Any] = {}
+    notes: list[Any] = []
+    if ctx.bound:
+        extra["other_tenants"] = hidden_tenant_count(
+            ctx, Ticket.tenant_id, Ticket.solved_at >= start, Ticket.solved_at < end
+        )
+        notes.append(
+            _l(
+                "You see only your members (%(n)s other member(s) have tickets solved in the "
+                "period).",
+                n=extra["other_tenants"],
+            )
+        )
+    title = _l("Satisfaction from %(start)s to %(end)s", start=period.start, end=period.end)
     charts = []
     if "month" in group_by and rows:
         months = sorted({r["month"] for r in rows})
@@ -115,16 +134,16 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
                 sums[r["month"]][1] += r["average_score"] * r["answered"]
         charts.append(
             Chart(
-                title=_l("Note moyenne par mois"),
-                alt=_l("Histogramme de la note moyenne de satisfaction pour chaque mois"),
+                title=_l("Average score by month"),
+                alt=_l("Bar chart of the average satisfaction score of each month"),
                 categories=months,
                 series=[
                     (
-                        str(_l("Note moyenne")),
+                        str(_l("Average score")),
                         [round(s / a, 2) if a else 0.0 for a, s in (sums[m] for m in months)],
                     )
                 ],
-                unit=str(_l("note sur 5")),
+                unit=str(_l("score out of 5")),
             )
         )
     return Report(
@@ -136,9 +155,11 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
             "group_by": ",".join(group_by),
         },
         denominators={
-            "answer_rate": str(_l("tickets résolus dans la période (mois de résolution)")),
-            "average_score": str(_l("réponses reçues pour ces tickets")),
+            "answer_rate": str(_l("tickets solved in the period (month of resolution)")),
+            "average_score": str(_l("answers received for these tickets")),
         },
         tables=[Table("rows", title, columns, rows, total)],
         charts=charts,
+        notes=notes,
+        extra=extra,
     )

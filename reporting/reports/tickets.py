@@ -32,9 +32,9 @@ DIMENSIONS = ("tenant", "month", "category", "type")
 PARAMS = ("from", "to", "year", "group_by", "tenant")
 
 _LABELS = {
-    "tenant": _l("Adhérent"),
-    "month": _l("Mois"),
-    "category": _l("Catégorie"),
+    "tenant": _l("Member"),
+    "month": _l("Month"),
+    "category": _l("Category"),
     "type": _l("Type"),
 }
 
@@ -119,14 +119,14 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
 
     columns = [Column(d, _LABELS[d], "month" if d == "month" else "text") for d in group_by]
     columns += [
-        Column("opened", _l("Ouverts"), "int"),
-        Column("solved", _l("Résolus"), "int"),
-        Column("backlog", _l("Stock en fin de période"), "int"),
-        Column("median_hours", _l("Délai médian (heures ouvrées)"), "decimal"),
-        Column("p90_hours", _l("Délai 90e centile (heures ouvrées)"), "decimal"),
-        Column("sla_met", _l("Résolus dans les délais"), "int"),
-        Column("sla_total", _l("Résolus avec échéance"), "int"),
-        Column("sla_compliance", _l("Respect du SLA"), "share"),
+        Column("opened", _l("Number opened"), "int"),
+        Column("solved", _l("Solved"), "int"),
+        Column("backlog", _l("Backlog at the end"), "int"),
+        Column("median_hours", _l("Median time (business hours)"), "decimal"),
+        Column("p90_hours", _l("90th percentile time (business hours)"), "decimal"),
+        Column("sla_met", _l("Solved in time"), "int"),
+        Column("sla_total", _l("Solved with a deadline"), "int"),
+        Column("sla_compliance", _l("SLA compliance"), "share"),
     ]
     keys = sorted(set(opened) | set(solved) | set(backlog), key=lambda k: tuple(str(x) for x in k))
     rows: list[dict[str, Any]] = []
@@ -172,21 +172,20 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
     extra: dict[str, Any] = {}
     notes: list[Any] = [
         _l(
-            "Délais de résolution en heures ouvrées du calendrier du service desk, temps "
-            "en attente déduit ; stock : tickets ouverts et ni résolus ni clos à la fin de "
-            "la période (ou du mois)."
+            "Times to resolve in business hours of the service desk's calendar, pending time "
+            "deducted; backlog: tickets opened and neither solved nor closed at the end of the "
+            "period (or month)."
         )
     ]
     if ctx.bound:
         extra = _others(ctx, start, end)
         notes.append(
             _l(
-                "Vous ne voyez que vos adhérents : %(n)s autre(s) adhérent(s) figurent "
-                "seulement dans le total général.",
+                "You see only your members: %(n)s other member(s) appear only in the grand total.",
                 n=extra["other_tenants"],
             )
         )
-    title = _l("Indicateurs tickets du %(start)s au %(end)s", start=period.start, end=period.end)
+    title = _l("Ticket indicators from %(start)s to %(end)s", start=period.start, end=period.end)
     charts = []
     if "month" in group_by and rows:
         months = sorted({r["month"] for r in rows})
@@ -197,12 +196,12 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
             so[r["month"]] += r["solved"]
         charts.append(
             Chart(
-                title=_l("Tickets ouverts et résolus par mois"),
-                alt=_l("Histogramme des tickets ouverts et résolus pour chaque mois"),
+                title=_l("Tickets opened and solved by month"),
+                alt=_l("Bar chart of the tickets opened and solved each month"),
                 categories=months,
                 series=[
-                    (str(_l("Ouverts")), [float(op[m]) for m in months]),
-                    (str(_l("Résolus")), [float(so[m]) for m in months]),
+                    (str(_l("Number opened")), [float(op[m]) for m in months]),
+                    (str(_l("Solved")), [float(so[m]) for m in months]),
                 ],
                 unit=str(_l("tickets")),
             )
@@ -218,9 +217,9 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
         },
         denominators={
             "sla_compliance": str(
-                _l("tickets résolus dans la période qui avaient une échéance de résolution")
+                _l("tickets solved in the period that had a resolution deadline")
             ),
-            "median_hours": str(_l("tickets résolus dans la période (heures ouvrées)")),
+            "median_hours": str(_l("tickets solved in the period (business hours)")),
         },
         tables=[Table("rows", title, columns, rows, total)],
         charts=charts,

@@ -1,8 +1,8 @@
 """Time entries, one line each, for bulk export (CSV/XLSX of a year of timesheets).
 
 No marshmallow: a narrow SELECT (users and projects joined for their names) streamed into
-plain dicts. The number of lines is capped by ``[reporting] time_entries_max_rows``; a
-larger export is a 400 asking for a shorter period.
+plain dicts. The number of lines is capped by ``[reporting] time_entries_max_rows`` (read with
+LIMIT max + 1, no separate count); a larger export is a 400 asking for a shorter period.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -27,18 +26,18 @@ __all__ = ["COLUMNS", "build_time_entries"]
 PARAMS = ("from", "to", "year", "tenant", "pole", "activity")
 
 COLUMNS = [
-    Column("id", _l("N°"), "int"),
+    Column("id", _l("No."), "int"),
     Column("date", _l("Date"), "date"),
-    Column("user", _l("Intervenant"), "text"),
-    Column("tenant", _l("Adhérent"), "text"),
-    Column("activity", _l("Activité"), "text"),
-    Column("activity_class", _l("Classe d'activité"), "text"),
-    Column("pole", _l("Pôle"), "text"),
+    Column("user", _l("Staff member"), "text"),
+    Column("tenant", _l("Member"), "text"),
+    Column("activity", _l("Activity"), "text"),
+    Column("activity_class", _l("Activity class"), "text"),
+    Column("pole", _l("Team"), "text"),
     Column("minutes", _l("Minutes"), "int"),
-    Column("days", _l("Jours"), "days"),
+    Column("days", _l("Days"), "days"),
     Column("ticket", _l("Ticket"), "int"),
-    Column("project", _l("Projet"), "text"),
-    Column("channel", _l("Canal"), "text"),
+    Column("project", _l("Project"), "text"),
+    Column("channel", _l("Channel"), "text"),
     Column("note", _l("Note"), "text"),
 ]
 
@@ -63,12 +62,6 @@ def build_time_entries(params: Mapping[str, str], ctx: Context) -> Report:
     if activities:
         where.append(TimeEntry.activity.in_(activities))
     limit = int(ctx.settings.get("time_entries_max_rows", 1_000_000))
-    count = int(
-        db.session.execute(select(sa.func.count()).select_from(TimeEntry).where(*where)).scalar()
-        or 0
-    )
-    if count > limit:
-        raise bad("to", f"{count} time entries: at most {limit} per export, shorten the period.")
     stmt = (
         select(
             TimeEntry.id,
@@ -87,46 +80,36 @@ def build_time_entries(params: Mapping[str, str], ctx: Context) -> Report:
         .outerjoin(Project, Project.id == TimeEntry.project_id)
         .where(*where)
         .order_by(TimeEntry.date, TimeEntry.id)
-        .execution_options(yield_per=5000)
+        .limit(limit + 1)
     )
     classes = ctx.rules.activity_classes()
-    codes_by_id = {tid: t[0] for tid, t in ctx.tenants().items()}
+    codes_by_id: dict[int | None, str] = {tid: t[0] for tid, t in ctx.tenants().items()}
+    codes_by_id[None] = ""
     workday = ctx.workday_minutes
-    rows: list[dict[str, Any]] = []
-    append = rows.append
-    total_minutes = 0
-    for (
-        eid,
-        date,
-        user,
-        tid,
-        activity,
-        pole,
-        minutes,
-        ticket,
-        project,
-        channel,
-        note,
-    ) in db.session.execute(stmt):
-        total_minutes += minutes
-        append(
-            {
-                "id": eid,
-                "date": date,
-                "user": user,
-                "tenant": codes_by_id.get(tid, "") if tid is not None else "",
-                "activity": activity,
-                "activity_class": classes.get(activity, activity),
-                "pole": pole or "",
-                "minutes": minutes,
-                "days": round(minutes / workday, 4),
-                "ticket": ticket,
-                "project": project or "",
-                "channel": channel.value if channel is not None else "",
-                "note": note,
-            }
-        )
-    title = _l("Saisies de temps du %(start)s au %(end)s", start=period.start, end=period.end)
+    # Core execution (no ORM row processing): plain tuples, then one dict per line.
+    result = db.session.connection().execute(stmt)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": eid,
+            "date": date,
+            "user": user,
+            "tenant": codes_by_id.get(tid, ""),
+            "activity": activity,
+            "activity_class": classes.get(activity, activity),
+            "pole": pole or "",
+            "minutes": minutes,
+            "days": round(minutes / workday, 4),
+            "ticket": ticket,
+            "project": project or "",
+            "channel": channel.value if channel is not None else "",
+            "note": note,
+        }
+        for eid, date, user, tid, activity, pole, minutes, ticket, project, channel, note in result
+    ]
+    if len(rows) > limit:
+        raise bad("to", f"more than {limit} time entries: shorten the period.")
+    total_minutes = sum(r["minutes"] for r in rows)
+    title = _l("Time entries from %(start)s to %(end)s", start=period.start, end=period.end)
     total = {
         "id": None,
         "user": str(_l("Total")),

@@ -14,7 +14,7 @@ from config.db import db
 from config.tenancy import tenant_condition
 from reporting.model import Chart, Column, Report, Table
 from reporting.params import check_known, parse_period
-from reporting.reports.base import Context, tenant_filter_ids, year_of
+from reporting.reports.base import Context, hidden_tenant_count, tenant_filter_ids, year_of
 from servicedesk.models import TrainingSession, TrainingType
 
 __all__ = ["build_training"]
@@ -22,9 +22,9 @@ __all__ = ["build_training"]
 PARAMS = ("from", "to", "year", "tenant")
 
 TYPE_LABELS = {
-    TrainingType.OFFICE_TOOLS.value: _l("bureautiques"),
-    TrainingType.BUSINESS_SOFTWARE.value: _l("métiers"),
-    TrainingType.REDEPLOYMENT.value: _l("reclassements"),
+    TrainingType.OFFICE_TOOLS.value: _l("office tools"),
+    TrainingType.BUSINESS_SOFTWARE.value: _l("business software"),
+    TrainingType.REDEPLOYMENT.value: _l("redeployment"),
 }
 
 
@@ -68,13 +68,13 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
 
     types = list(TYPE_LABELS)
     years = sorted({y for y, _t in cells})
-    columns = [Column("year", _l("Année"), "text")]
+    columns = [Column("year", _l("Year"), "text")]
     for t in types:
-        columns.append(Column(f"{t}_trainees", _l("Agents %(t)s", t=TYPE_LABELS[t]), "int"))
-        columns.append(Column(f"{t}_days", _l("Jours %(t)s", t=TYPE_LABELS[t]), "days"))
+        columns.append(Column(f"{t}_trainees", _l("Trainees %(t)s", t=TYPE_LABELS[t]), "int"))
+        columns.append(Column(f"{t}_days", _l("Days %(t)s", t=TYPE_LABELS[t]), "days"))
     columns += [
-        Column("trainees", _l("Agents formés"), "int"),
-        Column("days", _l("Jours de formation"), "days"),
+        Column("trainees", _l("Trainees"), "int"),
+        Column("days", _l("Training days"), "days"),
     ]
     rows: list[dict[str, Any]] = []
     for y in years:
@@ -112,10 +112,10 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
     member_rows.sort(key=lambda r: r["tenant"])
     member_columns = [
         Column("tenant", _l("Code"), "text"),
-        Column("name", _l("Adhérent"), "text"),
+        Column("name", _l("Member"), "text"),
         Column("sessions", _l("Sessions"), "int"),
-        Column("trainees", _l("Agents formés"), "int"),
-        Column("days", _l("Jours de formation"), "days"),
+        Column("trainees", _l("Trainees"), "int"),
+        Column("days", _l("Training days"), "days"),
     ]
     member_total = {
         "tenant": str(_l("Total")),
@@ -123,18 +123,38 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
         "trainees": sum(r["trainees"] for r in member_rows),
         "days": round(sum(r["days"] for r in member_rows), 2),
     }
-    title = _l("Formations du %(start)s au %(end)s", start=period.start, end=period.end)
+    extra: dict[str, Any] = {}
+    notes: list[Any] = [
+        _l(
+            "Trainees: the sum of the participants of the sessions (someone trained twice counts "
+            "twice)."
+        )
+    ]
+    if ctx.bound:
+        extra["other_tenants"] = hidden_tenant_count(
+            ctx,
+            TrainingSession.tenant_id,
+            TrainingSession.date >= period.start,
+            TrainingSession.date <= period.end,
+        )
+        notes.append(
+            _l(
+                "You see only your members (%(n)s other member(s) had training in the period).",
+                n=extra["other_tenants"],
+            )
+        )
+    title = _l("Training from %(start)s to %(end)s", start=period.start, end=period.end)
     charts = []
     if rows:
         charts.append(
             Chart(
-                title=_l("Agents formés par année et type"),
-                alt=_l("Histogramme des agents formés chaque année, par type de formation"),
+                title=_l("Trainees by year and type"),
+                alt=_l("Bar chart of the trainees of each year, by type of training"),
                 categories=[r["year"] for r in rows],
                 series=[
                     (str(TYPE_LABELS[t]), [float(r[f"{t}_trainees"]) for r in rows]) for t in types
                 ],
-                unit=str(_l("agents")),
+                unit=str(_l("trainees")),
             )
         )
     return Report(
@@ -144,14 +164,10 @@ def build_training(params: Mapping[str, str], ctx: Context) -> Report:
         | ({"tenant": params["tenant"]} if params.get("tenant") else {}),
         denominators={},
         tables=[
-            Table("by_year", _l("Par année et type"), columns, rows, total),
-            Table("by_member", _l("Par adhérent"), member_columns, member_rows, member_total),
+            Table("by_year", _l("By year and type"), columns, rows, total),
+            Table("by_member", _l("By member"), member_columns, member_rows, member_total),
         ],
         charts=charts,
-        notes=[
-            _l(
-                "Agents formés : somme des participants des sessions (un agent formé deux "
-                "fois compte deux fois)."
-            )
-        ],
+        notes=notes,
+        extra=extra,
     )

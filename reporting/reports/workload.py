@@ -30,12 +30,12 @@ DIMENSIONS = ("activity", "activity_class", "tenant", "pole", "domain", "month")
 PARAMS = ("from", "to", "year", "group_by", "pole", "tenant", "exclude", "compare_to")
 
 _DIM_LABELS = {
-    "activity": _l("Activité"),
-    "activity_class": _l("Classe d'activité"),
-    "tenant": _l("Adhérent"),
-    "pole": _l("Pôle"),
-    "domain": _l("Domaine"),
-    "month": _l("Mois"),
+    "activity": _l("Activity"),
+    "activity_class": _l("Activity class"),
+    "tenant": _l("Member"),
+    "pole": _l("Team"),
+    "domain": _l("Domain"),
+    "month": _l("Month"),
 }
 _LABELLED = ("activity", "activity_class", "pole", "tenant")
 
@@ -114,7 +114,7 @@ def _label(ctx: Context, dim: str, key: Any) -> str:
     if dim == "activity_class":
         return _class_labels(ctx).get(key, str(key))
     if dim == "pole":
-        return ctx.rules.poles.get(key, str(key)) if key else str(_l("(sans pôle)"))
+        return ctx.rules.poles.get(key, str(key)) if key else str(_l("(no team)"))
     if dim == "tenant":
         return ctx.tenant_name(key)
     return str(key)
@@ -168,18 +168,18 @@ def build_workload(params: Mapping[str, str], ctx: Context) -> Report:
     for dim in group_by:
         columns.append(Column(dim, _DIM_LABELS[dim], "month" if dim == "month" else "text"))
         if dim in _LABELLED:
-            columns.append(Column(f"{dim}_label", _l("Libellé"), "text"))
+            columns.append(Column(f"{dim}_label", _l("Label"), "text"))
     columns += [
         Column("minutes", _l("Minutes"), "int"),
-        Column("days", _l("Jours"), "days"),
-        Column("share", _l("Part"), "share"),
+        Column("days", _l("Days"), "days"),
+        Column("share", _l("Share"), "share"),
     ]
     if compare:
         columns += [
-            Column("previous_minutes", _l("Minutes N-1"), "int"),
-            Column("previous_days", _l("Jours N-1"), "days"),
-            Column("previous_share", _l("Part N-1"), "share"),
-            Column("change", _l("Évolution des jours"), "share"),
+            Column("previous_minutes", _l("Minutes Y-1"), "int"),
+            Column("previous_days", _l("Days Y-1"), "days"),
+            Column("previous_share", _l("Share Y-1"), "share"),
+            Column("change", _l("Change in days"), "share"),
         ]
 
     rows = []
@@ -222,7 +222,7 @@ def build_workload(params: Mapping[str, str], ctx: Context) -> Report:
         denominators["previous_share"] = _denominator_text(
             ctx, prev_period, poles, params.get("tenant", ""), exclude
         )
-        denominators["change"] = str(_l("Jours de la période précédente, même ligne"))
+        denominators["change"] = str(_l("Days of the previous period, same line"))
 
     extra: dict[str, Any] = {}
     notes: list[Any] = []
@@ -231,16 +231,16 @@ def build_workload(params: Mapping[str, str], ctx: Context) -> Report:
         extra.update(other)
         notes.append(
             _l(
-                "Vous ne voyez que vos adhérents : %(n)s autre(s) adhérent(s) figurent "
-                "seulement dans le total général (%(days)s jours).",
+                "You see only your members: %(n)s other member(s) appear only in the grand total "
+                "(%(days)s days).",
                 n=other["other_tenants"],
                 days=other["all_tenants_total"]["days"],
             )
         )
     if exclude:
-        notes.append(_l("Activités exclues : %(codes)s.", codes=", ".join(exclude)))
+        notes.append(_l("Excluded activities: %(codes)s.", codes=", ".join(exclude)))
 
-    title = _l("Charge de travail du %(start)s au %(end)s", start=period.start, end=period.end)
+    title = _l("Workload from %(start)s to %(end)s", start=period.start, end=period.end)
     charts = _charts(group_by, rows, compare)
     normalised = {
         "from": period.start.isoformat(),
@@ -268,19 +268,19 @@ def _denominator_text(
 ) -> str:
     text = str(
         _l(
-            "total des minutes de la période du %(start)s au %(end)s",
+            "total minutes of the period from %(start)s to %(end)s",
             start=period.start,
             end=period.end,
         )
     )
     if poles:
-        text += str(_l(", pôle(s) %(p)s", p=", ".join(poles)))
+        text += str(_l(", team(s) %(p)s", p=", ".join(poles)))
     if tenants:
-        text += str(_l(", adhérent(s) %(t)s", t=tenants))
+        text += str(_l(", member(s) %(t)s", t=tenants))
     if ctx.bound:
-        text += str(_l(", adhérents visibles et temps mutualisé seulement"))
+        text += str(_l(", visible members and shared time only"))
     if exclude:
-        text += str(_l(", hors %(e)s", e=", ".join(exclude)))
+        text += str(_l(", excluding %(e)s", e=", ".join(exclude)))
     return text
 
 
@@ -317,20 +317,20 @@ def _charts(group_by: Sequence[str], rows: list[dict[str, Any]], compare: bool) 
         if compare:
             prev[cat] = prev.get(cat, 0.0) + float(r["previous_days"])
     cats = list(days)
-    series = [(str(_l("Période")), [round(days[c], 2) for c in cats])]
+    series = [(str(_l("Period")), [round(days[c], 2) for c in cats])]
     if compare:
-        series.insert(0, (str(_l("Année précédente")), [round(prev[c], 2) for c in cats]))
+        series.insert(0, (str(_l("Previous year")), [round(prev[c], 2) for c in cats]))
     return [
         Chart(
-            title=_l("Jours par %(dim)s", dim=str(_DIM_LABELS[dim]).lower()),
+            title=_l("Days by %(dim)s", dim=str(_DIM_LABELS[dim]).lower()),
             alt=_l(
-                "Histogramme des jours par %(dim)s : %(values)s",
+                "Bar chart of the days by %(dim)s: %(values)s",
                 dim=str(_DIM_LABELS[dim]).lower(),
                 values="; ".join(f"{c} {days[c]:.1f}" for c in cats),
             ),
             kind="bar",
             categories=cats,
             series=series,
-            unit=str(_l("jours")),
+            unit=str(_l("days")),
         )
     ]

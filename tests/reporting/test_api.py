@@ -58,6 +58,8 @@ def test_repeated_group_by_parameters_combine(published_days, as_role):
         ("", "text/csv", "text/csv"),
         ("", "application/pdf", "application/pdf"),
         ("", None, "application/json"),
+        ("", "*/*", "application/json"),
+        ("", "text/html,application/xhtml+xml,*/*;q=0.8", "text/html"),
     ],
 )
 def test_format_from_the_query_or_the_accept_header(
@@ -277,3 +279,32 @@ def test_syndic_report_bad_input_is_a_clean_error(db, app):
     result = app.test_cli_runner().invoke(args=["report", "pmo", "--month", "2021-13"])
     assert result.exit_code != 0
     assert "month" in result.output and "Traceback" not in result.output
+
+
+def test_the_scheduled_job_archives_last_month_when_it_runs(world, app, tmp_path, monkeypatch):
+    import time_machine
+
+    from reporting import jobs
+    from reporting.models import ReportArchive
+
+    settings = app.extensions["syndic.settings"]
+    monkeypatch.setitem(
+        app.extensions,
+        "syndic.settings",
+        settings.replace(
+            sections={
+                **settings.sections,
+                "reporting": {"archive_dir": str(tmp_path), "archive_formats": ["pdf"]},
+            }
+        ),
+    )
+    with time_machine.travel(dt.datetime(2021, 4, 1, 5, 0, tzinfo=dt.UTC), tick=False):
+        jobs.archive_pmo()
+    from sqlalchemy import select
+
+    from config.db import db
+
+    rows = db.session.execute(select(ReportArchive)).scalars().all()
+    assert {(r.period, r.format) for r in rows} == {("2021-03", "pdf")}
+    assert len(rows) == 3  # the syndicate, tenant A, tenant B
+    assert all((tmp_path / r.path).read_bytes().startswith(b"%PDF") for r in rows)

@@ -155,3 +155,16 @@ def test_workload_pdf_and_html_show_the_published_shares(published_days, manager
     text = "".join(page.extract_text() for page in pdf.pages)
     assert "43,7" in text and "Maintenance en condition opérationnelle" in text
     assert sum(len(page.images) for page in pdf.pages) == 1
+
+
+def test_a_printed_report_of_too_many_lines_is_refused():
+    from config.errors import BadRequest
+    from reporting.render import MAX_PRINT_ROWS
+
+    report = hostile_report()
+    report.tables[0].rows = [{"text": "x", "days": 1.0}] * (MAX_PRINT_ROWS + 1)
+    for fmt in ("html", "pdf"):
+        with pytest.raises(BadRequest) as err:
+            render(report, fmt)
+        assert err.value.extra["allowed"] == ["json", "csv", "xlsx"]
+    assert render(report, "xlsx")[0]

@@ -203,3 +203,14 @@ def test_every_report_is_empty_not_an_error_on_an_empty_database(db, manager, na
     params = {"month": "2021-03"} if name == "pmo" else {"year": "2021"}
     report = build_report(name, params, manager)
     assert report.tables and all(not t.rows for t in report.tables)
+
+
+def test_training_and_satisfaction_of_a_bound_manager_count_the_others(world):
+    actor = bound_manager(world.a)
+    training = build_report("training", {"from": "2020", "to": "2021"}, actor)
+    assert {r["tenant"] for r in training.table("by_member").rows} == {"tenant-a"}
+    assert training.extra["other_tenants"] == 1
+    params = {"from": "2021-03-01", "to": "2021-03-31", "group_by": "tenant"}
+    satisfaction = build_report("satisfaction", params, actor)
+    assert [r["tenant"] for r in satisfaction.table("rows").rows] == ["tenant-a"]
+    assert satisfaction.extra["other_tenants"] == 1

@@ -132,6 +132,10 @@ def test_an_empty_period_is_an_empty_report(published_days, manager):
         ({"tenant": "nobody"}, "tenant"),
         ({"colour": "red"}, "colour"),
         ({"from": "2021-02-30"}, "from"),
+        ({"to": "9999-12"}, "to"),
+        ({"from": "9999-12-31"}, "from"),
+        ({"from": "1899-12-31"}, "from"),
+        ({"year": "2021", "from": "2021-01-01"}, "year"),
     ],
 )
 def test_bad_parameters_are_400_naming_the_parameter(db, manager, params, field):

@@ -39,7 +39,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_report_archives_tenant_id'), ['tenant_id'], unique=False)
 
     with op.batch_alter_table('time_entries', schema=None) as batch_op:
-        batch_op.create_index('ix_time_entries_report', ['date', 'activity', 'tenant_id', 'pole', 'minutes'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_time_entries_report', ['date', 'activity', 'tenant_id', 'pole', 'minutes', 'deleted_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     # ### end Alembic commands ###
 
