@@ -573,14 +573,20 @@ def log_time(
     minutes = _minutes(data, rules)
     if minutes is None:
         raise InvalidTimeEntry("Missing duration.", errors={"minutes": ["Give minutes or days."]})
+    # What the entry points at is looked up before the write transaction begins: on SQLite
+    # the write lock (BEGIN IMMEDIATE) is then held only for the day's total and the insert,
+    # the part that must be isolated from concurrent writers.
+    user = _entry_user(data.get("user"), actor)
+    ticket = _ticket_for_entry(data.get("ticket"), actor)
+    if "tenant" in data:
+        tenant = resolve_tenant(data["tenant"], actor)
+    else:
+        tenant = ticket.tenant if ticket is not None else None
+    _check_user_tenant(user, tenant, actor)
+    project = _project(data.get("project"), actor)
+    if project is not None:
+        project.tenants  # noqa: B018 - loaded now, read by _check_entry under the lock
     with transaction(actor=actor):
-        user = _entry_user(data.get("user"), actor)
-        ticket = _ticket_for_entry(data.get("ticket"), actor)
-        if "tenant" in data:
-            tenant = resolve_tenant(data["tenant"], actor)
-        else:
-            tenant = ticket.tenant if ticket is not None else None
-        _check_user_tenant(user, tenant, actor)
         entry = TimeEntry(
             user=user,
             user_id=user.id,
@@ -591,7 +597,7 @@ def log_time(
             activity=data["activity"],
             pole=data.get("pole"),
             ticket_id=ticket.id if ticket else None,
-            project=_project(data.get("project"), actor),
+            project=project,
             channel=data.get("channel"),
             note=data.get("note", ""),
         )
