@@ -120,6 +120,7 @@ def _source_out(name: str) -> dict[str, Any]:
 @sync_blp.route("/sources")
 class Sources(MethodView):
     @sync_blp.response(200, SourceList)
+    @sync_blp.alt_response(403, description="Admins only.")
     def get(self) -> Any:
         """The configured sources and their state (secrets named, never shown)."""
         require(current_actor(), "connectors.sources.read")
@@ -127,10 +128,11 @@ class Sources(MethodView):
         return {"count": len(names), "results": [_source_out(n) for n in names]}
 
 
-@sync_blp.route("/sources/<string(maxlength=64):name>/runs")
+@sync_blp.route("/sources/<name>/runs")
 class SourceRuns(MethodView):
     @sync_blp.arguments(RunIn)
     @sync_blp.response(202, RunOut)
+    @sync_blp.alt_response(503, description="No scheduler holds the lease.")
     def post(self, data: dict[str, Any], name: str) -> Any:
         """Queue a run for `syndic scheduler` (503 while no scheduler holds the lease)."""
         run = start_run(
@@ -146,6 +148,7 @@ class SourceRuns(MethodView):
 class Runs(MethodView):
     @sync_blp.arguments(RunFilter.schema(), location="query", as_kwargs=False)
     @sync_blp.response(200, page_schema(RunOut))
+    @sync_blp.alt_response(403, description="Admins only.")
     def get(self, args: dict[str, Any]) -> Any:
         """Runs, newest first (`source=`, `status=`, `mode=`)."""
         require(current_actor(), "connectors.runs.read")
@@ -163,6 +166,7 @@ def _run(run_id: int) -> SyncRun:
 @sync_blp.route("/runs/<int:run_id>")
 class RunById(MethodView):
     @sync_blp.response(200, RunDetailOut)
+    @sync_blp.alt_response(403, description="Admins only.")
     def get(self, run_id: int) -> Any:
         """One run with its counts and its first errors and warnings (all under /errors)."""
         run = _run(run_id)
@@ -181,6 +185,7 @@ class RunById(MethodView):
 class RunErrors(MethodView):
     @sync_blp.arguments(ErrorFilter.schema(), location="query", as_kwargs=False)
     @sync_blp.response(200, page_schema(ErrorOut))
+    @sync_blp.alt_response(403, description="Admins only.")
     def get(self, args: dict[str, Any], run_id: int) -> Any:
         """Every error and warning of a run (`level=`, `object_type=`, `external_id=`)."""
         run = _run(run_id)

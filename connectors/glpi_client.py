@@ -332,7 +332,10 @@ def keyed_pages(
             continue
         new = [r for r, k in zip(page.rows, keys, strict=True) if last is None or k > last]
         if not new:
-            return  # only rows already seen: the end of the listing
+            if len(page.rows) < size:
+                return  # a short window of rows already seen: the end of the listing
+            position = ask + len(page.rows)  # a window stepped back into: read on
+            continue
         last = keys[-1]
         position = ask + len(page.rows)
         yield page, new, position

@@ -76,8 +76,10 @@ def sync_app(database: Any, glpi_server: Any, tmp_path_factory: Any) -> Iterator
 
 
 @pytest.fixture()
-def sdb(sync_app: Flask, database: Any) -> Iterator[Any]:
-    """An app context of ``sync_app`` on an empty database."""
+def sdb(sync_app: Flask, app: Flask, database: Any) -> Iterator[Any]:
+    """An app context of ``sync_app`` on an empty database. The main test app's pooled
+    connections are closed first: on SQLite the reset replaces the file under them."""
+    dispose(app)
     database.reset(sync_app)
     with sync_app.app_context():
         yield _db
