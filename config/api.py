@@ -362,7 +362,7 @@ class Api(flask_smorest.Api):
                 if not public:
                     # Any authenticated operation may be refused to a role (reads included:
                     # reports, sync runs), and repeated wrong tokens are throttled.
-                    wanted += ["403", "429"]  # repeated wrong tokens (config.auth throttle)
+                    wanted += ["403", "429"]
                 for code in wanted:
                     responses.setdefault(code, _problem_ref(http.HTTPStatus(int(code)).phrase))
         return spec
