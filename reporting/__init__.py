@@ -14,9 +14,8 @@ def init_app(app: Any, api: Any) -> None:
     )
     from reporting.api import blueprints
     from reporting.cli import report_command
-    from reporting.permissions import register
-
     from reporting.pages import init_pages
+    from reporting.permissions import register
 
     register()
     for blp in blueprints:
