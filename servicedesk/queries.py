@@ -42,14 +42,27 @@ def current_rules() -> ServiceDeskSettings:
     return rules
 
 
-def ticket_load_options() -> list[Any]:
+_LOAD_OPTIONS: tuple[Any, ...] = ()
+
+
+def ticket_load_options() -> tuple[Any, ...]:
     """What a ticket's representation needs of its related rows, and nothing more (no JSON
-    columns of tenants and CIs, no CI tenant): a page costs one joined SELECT."""
+    columns of tenants and CIs, no CI tenant): a page costs one joined SELECT.
+
+    Built once: loader options are immutable, and building them costs about half a
+    millisecond, a quarter of a ticket read."""
+    global _LOAD_OPTIONS
+    if not _LOAD_OPTIONS:
+        _LOAD_OPTIONS = _build_load_options()
+    return _LOAD_OPTIONS
+
+
+def _build_load_options() -> tuple[Any, ...]:
     from cmdb.models import CI
     from config.auth import User
     from servicedesk.models import Category
 
-    return [
+    return (
         # The tenant's code comes from config.tenancy.tenant_codes() (one small read per
         # request), not from a join into every row.
         lazyload(Ticket.tenant),
@@ -57,7 +70,7 @@ def ticket_load_options() -> list[Any]:
         joinedload(Ticket.ci).load_only(CI.kind, CI.code, CI.name).raiseload("*"),
         joinedload(Ticket.assignee).load_only(User.username, User.full_name),
         joinedload(Ticket.satisfaction),
-    ]
+    )
 
 
 def tickets_select(actor: Actor, *, deleted: bool = False) -> sa.Select[Any]:

@@ -850,6 +850,40 @@ def upsert_external_category(
         return ("updated" if _changed(category, values) else "unchanged"), category
 
 
+def _external_ticket_values(
+    data: Mapping[str, Any],
+    tenant: Tenant,
+    ci: Any,
+    assignee: User | None,
+    rules: ServiceDeskSettings,
+) -> dict[str, Any]:
+    """A source's ticket as column values (the source is the authority: no workflow check)."""
+    values: dict[str, Any] = {
+        "tenant_id": tenant.id,
+        "type": TicketType(data["type"]),
+        "title": data["title"][:250],
+        "description": data.get("description", ""),
+        "description_format": data.get("description_format", "html"),
+        "status": TicketStatus(data["status"]),
+        "urgency": data.get("urgency", 3),
+        "impact": data.get("impact", 3),
+        "category_id": data.get("category_id"),
+        "ci_id": ci.id if ci else None,
+        "requester_name": (data.get("requester") or {}).get("name") or "",
+        "requester_email": (data.get("requester") or {}).get("email"),
+        "assignee_id": assignee.id if assignee else None,
+        "assigned_group": data.get("group"),
+        "opened_at": data["opened_at"],
+        "owned_at": data.get("owned_at"),
+        "solved_at": data.get("solved_at"),
+        "closed_at": data.get("closed_at"),
+    }
+    values["priority"] = data.get("priority") or compute_priority(
+        values["urgency"], values["impact"], rules.matrix
+    )
+    return values
+
+
 def upsert_external_ticket(
     data: Mapping[str, Any],
     *,
@@ -891,30 +925,7 @@ def upsert_external_ticket(
                 ci = _ci_for(data["ci"], tenant.id, actor)
             except ValidationFailed:
                 ci = None  # an item the CMDB does not know stays unlinked
-        status = TicketStatus(data["status"])
-        values: dict[str, Any] = {
-            "tenant_id": tenant.id,
-            "type": TicketType(data["type"]),
-            "title": data["title"][:250],
-            "description": data.get("description", ""),
-            "description_format": data.get("description_format", "html"),
-            "status": status,
-            "urgency": data.get("urgency", 3),
-            "impact": data.get("impact", 3),
-            "category_id": data.get("category_id"),
-            "ci_id": ci.id if ci else None,
-            "requester_name": (data.get("requester") or {}).get("name") or "",
-            "requester_email": (data.get("requester") or {}).get("email"),
-            "assignee_id": assignee.id if assignee else None,
-            "assigned_group": data.get("group"),
-            "opened_at": data["opened_at"],
-            "owned_at": data.get("owned_at"),
-            "solved_at": data.get("solved_at"),
-            "closed_at": data.get("closed_at"),
-        }
-        values["priority"] = data.get("priority") or compute_priority(
-            values["urgency"], values["impact"], rules.matrix
-        )
+        values = _external_ticket_values(data, tenant, ci, assignee, rules)
         created = ticket is None
         if created:
             ticket = Ticket(
@@ -1073,29 +1084,7 @@ def upsert_external_tickets(
                 assignee = (
                     assignees.get(str(data.get("assignee"))) if data.get("assignee") else None
                 )
-                values: dict[str, Any] = {
-                    "tenant_id": tenant.id,
-                    "type": TicketType(data["type"]),
-                    "title": data["title"][:250],
-                    "description": data.get("description", ""),
-                    "description_format": data.get("description_format", "html"),
-                    "status": TicketStatus(data["status"]),
-                    "urgency": data.get("urgency", 3),
-                    "impact": data.get("impact", 3),
-                    "category_id": data.get("category_id"),
-                    "ci_id": ci.id if ci else None,
-                    "requester_name": (data.get("requester") or {}).get("name") or "",
-                    "requester_email": (data.get("requester") or {}).get("email"),
-                    "assignee_id": assignee.id if assignee else None,
-                    "assigned_group": data.get("group"),
-                    "opened_at": data["opened_at"],
-                    "owned_at": data.get("owned_at"),
-                    "solved_at": data.get("solved_at"),
-                    "closed_at": data.get("closed_at"),
-                }
-                values["priority"] = data.get("priority") or compute_priority(
-                    values["urgency"], values["impact"], rules.matrix
-                )
+                values = _external_ticket_values(data, tenant, ci, assignee, rules)
             except (ValidationFailed, ValueError, KeyError) as exc:
                 out.append((None, None, exc))
                 continue
