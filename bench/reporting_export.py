@@ -55,8 +55,19 @@ def run(h: Harness) -> None:
             .where(TimeEntry.deleted_at.is_(None))
             .order_by(TimeEntry.date, TimeEntry.id)
         )
-        keys = ("id", "date", "user", "tenant", "activity", "pole", "minutes", "ticket",
-                "project", "channel", "note")
+        keys = (
+            "id",
+            "date",
+            "user",
+            "tenant",
+            "activity",
+            "pole",
+            "minutes",
+            "ticket",
+            "project",
+            "channel",
+            "note",
+        )
 
         def json_dump() -> int:
             rows = [dict(zip(keys, r, strict=True)) for r in db.session.execute(stmt)]

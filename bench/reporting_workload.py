@@ -53,7 +53,9 @@ def build_database(url: str, entries: int = ENTRIES) -> int:
             create_tenant({"code": f"t-{i}", "name": f"T{i}", "kind": "city"}, actor=SYSTEM).id
             for i in range(TENANTS)
         ]
-        user = create_user("bench", role=Role.TECHNICIAN, tenants=[], all_tenants=True, actor=SYSTEM)
+        user = create_user(
+            "bench", role=Role.TECHNICIAN, tenants=[], all_tenants=True, actor=SYSTEM
+        )
         tenants = [*ids, None]
         with transaction():
             conn = db.session.connection()
@@ -111,7 +113,9 @@ def run(h: Harness) -> None:
     app = _app(url)
     with app.app_context():
         raw = sa.text(RAW)
-        covered = sa.text(RAW.replace("FROM time_entries", "FROM time_entries INDEXED BY ix_time_entries_report"))
+        covered = sa.text(
+            RAW.replace("FROM time_entries", "FROM time_entries INDEXED BY ix_time_entries_report")
+        )
 
         def bare(start: str, end: str, stmt: sa.TextClause = raw) -> int:
             return len(db.session.execute(stmt, {"start": start, "end": end}).all())

@@ -242,8 +242,19 @@ def db_restore(file: Path) -> None:
     click.echo(f"restored {total} rows; integrity, foreign keys and migrations checked")
 
 
+@click.command("analyze")
+@with_appcontext
+def db_analyze() -> None:
+    """Refresh the query planner's statistics (after a bulk import; nightly by the scheduler)."""
+    from config.db import refresh_statistics
+
+    refresh_statistics()
+    click.echo("statistics refreshed")
+
+
 db_group.add_command(db_backup)
 db_group.add_command(db_restore)
+db_group.add_command(db_analyze)
 
 
 # -- demo data --------------------------------------------------------------------------

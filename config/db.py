@@ -32,6 +32,7 @@ __all__ = [
     "db",
     "in_transaction",
     "install_engine_tuning",
+    "refresh_statistics",
     "transaction",
     "utcnow",
 ]
@@ -60,6 +61,21 @@ if TYPE_CHECKING:  # mypy cannot use the attribute ``db.Model`` as a base class
 
 else:
     Model = db.Model
+
+
+def refresh_statistics() -> None:
+    """Give the query planner fresh statistics (``ANALYZE``).
+
+    SQLite keeps none by itself: without them it may pick a weak index (the technicians'
+    queue scanned every live ticket through ``deleted_at`` instead of reading the few open
+    ones). ``analysis_limit`` bounds the work on large tables. PostgreSQL's autovacuum
+    analyses on its own; here it only happens now. Run after bulk loads and nightly by
+    ``syndic scheduler``."""
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
 
 
 def utcnow() -> datetime:

@@ -72,6 +72,14 @@ def scheduled(
     return decorator
 
 
+@scheduled("cron", id="kernel.refresh_statistics", hour=3, minute=40)
+def _refresh_statistics() -> None:
+    """Nightly: fresh planner statistics (SQLite keeps none by itself)."""
+    from config.db import refresh_statistics
+
+    refresh_statistics()
+
+
 def registry() -> dict[str, ScheduledJob]:
     return dict(_REGISTRY)
 

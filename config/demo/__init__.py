@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from config.auth import SYSTEM, Role, User, create_user
-from config.db import db
+from config.db import db, refresh_statistics
 from config.tenancy import Tenant, create_tenant
 
 __all__ = ["load_demo", "read_csv"]
@@ -100,4 +100,6 @@ def load_demo(progress: Progress | None = None) -> dict[str, Any]:
             continue
         say(f"{part}…")
         summary.update(module.load(say))
+    say("statistics…")
+    refresh_statistics()
     return summary
