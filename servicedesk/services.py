@@ -954,6 +954,33 @@ def upsert_external_ticket(
         return ("updated" if changed else "unchanged"), ticket
 
 
+def _external_entry_values(
+    data: Mapping[str, Any],
+    user: User,
+    tenant: Tenant | None,
+    ticket: Ticket | None,
+    entry: TimeEntry | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """A source's time entry as column values; in the trash with its ticket, or when the
+    source says so (keeping the first deletion time)."""
+    deleted_at = None
+    if data.get("deleted") or (ticket is not None and ticket.deleted_at is not None):
+        deleted_at = (entry.deleted_at if entry is not None else None) or now
+    return {
+        "user_id": user.id,
+        "tenant_id": tenant.id if tenant else None,
+        "date": data["date"],
+        "minutes": data["minutes"],
+        "activity": data["activity"],
+        "pole": data.get("pole"),
+        "ticket_id": ticket.id if ticket else None,
+        "channel": data.get("channel"),
+        "note": (data.get("note") or "")[:2000],
+        "deleted_at": deleted_at,
+    }
+
+
 def upsert_external_time_entry(
     data: Mapping[str, Any],
     *,
@@ -1005,23 +1032,7 @@ def upsert_external_time_entry(
             .unique()
             .scalar()
         )
-        deleted_at = None
-        if data.get("deleted") or (ticket is not None and ticket.deleted_at is not None):
-            deleted_at = (
-                entry.deleted_at if entry is not None and entry.deleted_at else None
-            ) or now
-        values = {
-            "user_id": user.id,
-            "tenant_id": tenant.id if tenant else None,
-            "date": data["date"],
-            "minutes": data["minutes"],
-            "activity": data["activity"],
-            "pole": data.get("pole"),
-            "ticket_id": ticket.id if ticket else None,
-            "channel": data.get("channel"),
-            "note": (data.get("note") or "")[:2000],
-            "deleted_at": deleted_at,
-        }
+        values = _external_entry_values(data, user, tenant, ticket, entry, now)
         if entry is None:
             entry = TimeEntry(source=source, external_id=external_id, **values)
             entry.user, entry.tenant = user, tenant
@@ -1185,21 +1196,7 @@ def upsert_external_time_entries(
                     if tenant is None:
                         tenant = ticket.tenant
                 entry = existing.get(ext)
-                deleted_at = None
-                if data.get("deleted") or (ticket is not None and ticket.deleted_at is not None):
-                    deleted_at = (entry.deleted_at if entry is not None else None) or now
-                values = {
-                    "user_id": user.id,
-                    "tenant_id": tenant.id if tenant else None,
-                    "date": data["date"],
-                    "minutes": data["minutes"],
-                    "activity": data["activity"],
-                    "pole": data.get("pole"),
-                    "ticket_id": ticket.id if ticket else None,
-                    "channel": data.get("channel"),
-                    "note": (data.get("note") or "")[:2000],
-                    "deleted_at": deleted_at,
-                }
+                values = _external_entry_values(data, user, tenant, ticket, entry, now)
                 if entry is None:
                     entry = TimeEntry(source=source, external_id=ext, **values)
                     entry.user, entry.tenant, entry.ticket = user, tenant, ticket
