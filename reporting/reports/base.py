@@ -22,6 +22,8 @@ from servicedesk.settings import ServiceDeskSettings
 __all__ = [
     "Context",
     "hidden_tenant_count",
+    "local_instant",
+    "local_month_of",
     "month_of",
     "round_days",
     "share",
@@ -93,6 +95,29 @@ def month_of(column: Any) -> Any:
     if db.session.get_bind().dialect.name == "postgresql":
         return sa.func.to_char(column, "YYYY-MM")
     return sa.func.strftime("%Y-%m", column)
+
+
+def local_instant(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """Local midnight of ``day`` in ``tz`` as an aware UTC instant."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+
+
+def local_month_of(column: Any, period: Any, tz: dt.tzinfo) -> Any:
+    """SQL ``YYYY-MM`` of a UTC timestamp column in the local time of ``tz``, for instants
+    inside ``period``: a CASE over the local month starts turned into UTC instants.
+
+    ``month_of`` would bucket a timestamp by its UTC month: a ticket opened on 1 April at
+    00:30 in Paris (31 March, 22:30 UTC) would count in March, outside an April period.
+    Neither database needs to know the time-zone rules this way (SQLite has none)."""
+    months = period.months()
+    whens = []
+    for label in months[:-1]:
+        y, m = int(label[:4]), int(label[5:])
+        following = dt.date(y + (m == 12), 1 if m == 12 else m + 1, 1)
+        whens.append((column < local_instant(following, tz), label))
+    if not whens:
+        return sa.literal(months[-1], sa.String)
+    return sa.case(*whens, else_=sa.literal(months[-1], sa.String))
 
 
 def year_of(column: Any) -> Any:

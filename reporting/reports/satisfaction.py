@@ -3,7 +3,6 @@ member and/or month of resolution. One GROUP BY over tickets left-joined to answ
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,8 @@ from reporting.params import check_known, choices, parse_period
 from reporting.reports.base import (
     Context,
     hidden_tenant_count,
-    month_of,
+    local_instant,
+    local_month_of,
     share,
     tenant_filter_ids,
 )
@@ -37,13 +37,12 @@ def build_satisfaction(params: Mapping[str, str], ctx: Context) -> Report:
     group_by = choices(params, "group_by", DIMENSIONS, ["tenant", "month"])
     tenant_ids = tenant_filter_ids(ctx, params)
     tz = ctx.rules.calendar.tz
-    start = dt.datetime.combine(period.start, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
-    end = dt.datetime.combine(period.end_exclusive, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    start, end = local_instant(period.start, tz), local_instant(period.end_exclusive, tz)
 
     dims = [
         Ticket.tenant_id.label("tenant")
         if d == "tenant"
-        else month_of(Ticket.solved_at).label("month")
+        else local_month_of(Ticket.solved_at, period, tz).label("month")
         for d in group_by
     ]
     stmt = (

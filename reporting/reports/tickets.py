@@ -22,7 +22,13 @@ from config.db import db
 from config.tenancy import tenant_condition
 from reporting.model import Chart, Column, Report, Table
 from reporting.params import Period, check_known, choices, parse_period
-from reporting.reports.base import Context, month_of, share, tenant_filter_ids
+from reporting.reports.base import (
+    Context,
+    local_instant,
+    local_month_of,
+    share,
+    tenant_filter_ids,
+)
 from servicedesk.models import Category, Ticket
 from servicedesk.sla import percentile
 
@@ -41,11 +47,11 @@ _LABELS = {
 
 def _instant(ctx: Context, day: dt.date) -> dt.datetime:
     """Local midnight of ``day`` as an aware UTC instant."""
-    tz = ctx.rules.calendar.tz
-    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    return local_instant(day, ctx.rules.calendar.tz)
 
 
-def _dims(group_by: Sequence[str], moment: Any) -> list[Any]:
+def _dims(group_by: Sequence[str], moment: Any, ctx: Context, period: Period) -> list[Any]:
+    """The grouping columns; months are local months of the service desk's calendar."""
     out: list[Any] = []
     for d in group_by:
         if d == "tenant":
@@ -55,7 +61,7 @@ def _dims(group_by: Sequence[str], moment: Any) -> list[Any]:
         elif d == "type":
             out.append(Ticket.type.label(d))
         else:
-            out.append(month_of(moment).label(d))
+            out.append(local_month_of(moment, period, ctx.rules.calendar.tz).label(d))
     return out
 
 
@@ -88,7 +94,9 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
     n = len(group_by)
 
     opened: dict[tuple[Any, ...], int] = {}
-    stmt = _base(ctx, select(*_dims(group_by, Ticket.opened_at), sa.func.count()), tenant_ids)
+    stmt = _base(
+        ctx, select(*_dims(group_by, Ticket.opened_at, ctx, period), sa.func.count()), tenant_ids
+    )
     stmt = stmt.where(Ticket.opened_at >= start, Ticket.opened_at < end)
     for counted in db.session.execute(_grouped(stmt, group_by)):
         opened[_key(counted, n)] = int(counted[-1])
@@ -96,7 +104,7 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
     solved: dict[tuple[Any, ...], tuple[int, int, int]] = {}
     met = sa.func.sum(sa.case((Ticket.solved_at <= Ticket.due_to_resolve_at, 1), else_=0))
     stmt = select(
-        *_dims(group_by, Ticket.solved_at),
+        *_dims(group_by, Ticket.solved_at, ctx, period),
         sa.func.count(),
         met,
         sa.func.count(Ticket.due_to_resolve_at),
@@ -111,7 +119,7 @@ def build_tickets(params: Mapping[str, str], ctx: Context) -> Report:
 
     backlog = _backlog(ctx, period, group_by, tenant_ids)
     total_backlog = _backlog(ctx, period, [], tenant_ids).get((), 0)
-    durations = _durations(ctx, group_by, tenant_ids, start, end)
+    durations = _durations(ctx, period, group_by, tenant_ids, start, end)
 
     categories: dict[int, str] = {}
     if "category" in group_by:
@@ -262,7 +270,7 @@ def _backlog(
         if d == "month":
             dims.append(bounds.c.month.label(d))
         else:
-            dims.extend(_dims([d], None))
+            dims.extend(_dims([d], Ticket.opened_at, ctx, period))
     stmt = (
         select(*dims, sa.func.count())
         .select_from(Ticket)
@@ -282,13 +290,14 @@ def _backlog(
 
 def _durations(
     ctx: Context,
+    period: Period,
     group_by: Sequence[str],
     tenant_ids: set[int],
     start: dt.datetime,
     end: dt.datetime,
 ) -> dict[tuple[Any, ...], list[float]]:
     """Business hours to resolve, per group: one streamed query of five narrow columns."""
-    dims = _dims(group_by, Ticket.solved_at)
+    dims = _dims(group_by, Ticket.solved_at, ctx, period)
     stmt = select(
         *dims, Ticket.tenant_id, Ticket.opened_at, Ticket.solved_at, Ticket.paused_minutes
     ).where(Ticket.solved_at >= start, Ticket.solved_at < end)

@@ -46,6 +46,68 @@ def test_ticket_backlog_per_month_is_taken_at_each_month_end(world, manager):
     assert rows["2021-03"]["opened"] == 5
 
 
+def test_ticket_months_are_local_months_of_the_calendar(db, make_tenant, manager):
+    """1 April 00:30 in Paris is 31 March 22:30 UTC: it is an April ticket, inside an April
+    period; 31 March 23:59 in Paris is a March one. Same for the solved counts and the
+    satisfaction report's months."""
+    import sqlalchemy as sa
+
+    from config.db import db as _db
+    from config.db import transaction
+    from servicedesk.models import Satisfaction, Ticket, TicketStatus, TicketType
+    from tests.reporting.conftest import local
+
+    tenant = make_tenant("edge")
+    with transaction():
+        for n, (opened, solved) in enumerate(
+            [
+                (local(2021, 4, 1, 0, 30), local(2021, 4, 1, 0, 45)),
+                (local(2021, 3, 31, 23, 59), local(2021, 3, 31, 23, 59)),
+                (local(2021, 10, 31, 23, 30), local(2021, 11, 1, 0, 15)),  # winter time
+            ]
+        ):
+            ticket_id = _db.session.execute(
+                sa.insert(Ticket).returning(Ticket.id),
+                [
+                    {
+                        "type": TicketType.INCIDENT,
+                        "title": f"Edge {n}",
+                        "tenant_id": tenant.id,
+                        "opened_at": opened,
+                        "solved_at": solved,
+                        "status": TicketStatus.SOLVED,
+                    }
+                ],
+            ).scalar_one()
+            _db.session.execute(
+                sa.insert(Satisfaction),
+                [
+                    {
+                        "ticket_id": ticket_id,
+                        "tenant_id": tenant.id,
+                        "score": 5,
+                        "answered_at": solved,
+                    }
+                ],
+            )
+    april = build_report(
+        "tickets", {"from": "2021-04-01", "to": "2021-04-30", "group_by": "month"}, manager
+    )
+    assert [(r["month"], r["opened"], r["solved"]) for r in april.table("rows").rows] == [
+        ("2021-04", 1, 1)
+    ]
+    year = build_report("tickets", {"year": "2021", "group_by": "month"}, manager)
+    months = rows_by(year, "month")
+    assert (months["2021-03"]["opened"], months["2021-03"]["solved"]) == (1, 1)
+    assert (months["2021-04"]["opened"], months["2021-04"]["solved"]) == (1, 1)
+    assert (months["2021-10"]["opened"], months["2021-10"]["solved"]) == (1, 0)
+    assert (months["2021-11"]["opened"], months["2021-11"]["solved"]) == (0, 1)
+    assert set(months) <= set(f"2021-{m:02d}" for m in range(1, 13))
+    answers = build_report("satisfaction", {"year": "2021", "group_by": "month"}, manager)
+    solved = {r["month"]: r for r in answers.table("rows").rows}
+    assert sorted(solved) == ["2021-03", "2021-04", "2021-11"]
+
+
 def test_tickets_by_type_and_category(world, manager):
     params = {"from": "2021-03-01", "to": "2021-03-31", "group_by": "type,category"}
     rows = build_report("tickets", params, manager).table("rows").rows
