@@ -523,6 +523,20 @@ def _check_entry(
         _check_day_total(entry)
 
 
+# Built once (bound parameters): the statements run while the write lock is held.
+_DAY_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(
+        sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("day", type_=sa.Integer)
+    )
+)
+_DAY_TOTAL = select(sa.func.coalesce(sa.func.sum(TimeEntry.minutes), 0)).where(
+    TimeEntry.user_id == sa.bindparam("user_id"),
+    TimeEntry.date == sa.bindparam("day"),
+    TimeEntry.deleted_at.is_(None),
+)
+_DAY_TOTAL_OTHERS = _DAY_TOTAL.where(TimeEntry.id != sa.bindparam("entry_id"))
+
+
 def _check_day_total(entry: TimeEntry) -> None:
     """At most 24 hours per user and day, counting the entry (inside the write transaction).
 
@@ -533,17 +547,14 @@ def _check_day_total(entry: TimeEntry) -> None:
     """
     user_id = entry.user_id if entry.user_id is not None else entry.user.id
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            sa.select(sa.func.pg_advisory_xact_lock(user_id, entry.date.toordinal()))
-        )
-    stmt = select(sa.func.coalesce(sa.func.sum(TimeEntry.minutes), 0)).where(
-        TimeEntry.user_id == user_id,
-        TimeEntry.date == entry.date,
-        TimeEntry.deleted_at.is_(None),
-    )
-    if entry.id is not None:
-        stmt = stmt.where(TimeEntry.id != entry.id)
-    already = db.session.execute(stmt).scalar_one()
+        db.session.execute(_DAY_LOCK, {"user_id": user_id, "day": entry.date.toordinal()})
+    params = {"user_id": user_id, "day": entry.date}
+    if entry.id is None:
+        already = db.session.execute(_DAY_TOTAL, params).scalar_one()
+    else:
+        already = db.session.execute(
+            _DAY_TOTAL_OTHERS, {**params, "entry_id": entry.id}
+        ).scalar_one()
     if already + entry.minutes > DAY_MINUTES:
         raise InvalidTimeEntry(
             "More than 24 hours in a day.",
