@@ -209,3 +209,14 @@ def test_24_hours_a_day_hold_with_concurrent_writers(app, tech, db):
     db.session.remove()
     total = db.session.execute(sa.select(sa.func.sum(TimeEntry.minutes))).scalar_one()
     assert total == 1200 and count(db) == 4
+
+
+def test_a_change_counts_the_other_entries_of_its_day_not_itself(tech, db):
+    first = tech.post("/api/v1/time-entries", json=body(minutes=1000)).json["id"]
+    second = tech.post("/api/v1/time-entries", json=body(minutes=400)).json["id"]
+    assert_status(tech.patch(f"/api/v1/time-entries/{second}", json={"minutes": 440}), 200)
+    over = tech.patch(f"/api/v1/time-entries/{second}", json={"minutes": 441})
+    assert "minutes" in assert_problem(over, 422, "invalid-time-entry")["errors"]
+    assert_status(tech.patch(f"/api/v1/time-entries/{first}", json={"minutes": 1000}), 200)
+    moved = tech.patch(f"/api/v1/time-entries/{first}", json={"minutes": 1001})
+    assert_problem(moved, 422, "invalid-time-entry")
