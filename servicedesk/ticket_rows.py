@@ -207,9 +207,8 @@ def ticket_page(stmt: sa.Select[Any], args: Mapping[str, Any]) -> dict[str, Any]
     limit = int(args.get("limit", 50))
     offset = int(args.get("offset", 0))
     conn = db.session.connection()
-    count = conn.execute(
-        select(sa.func.count()).select_from(stmt.order_by(None).subquery())
-    ).scalar_one()
+    # ``stmt`` selects ticket ids from one table (no join, no grouping): count its rows.
+    count = conn.execute(stmt.with_only_columns(sa.func.count()).order_by(None)).scalar_one()
     ids = conn.execute(stmt.limit(limit).offset(offset)).scalars().all()
     results = []
     if ids:
