@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 from flask.views import MethodView
 from marshmallow import fields
 from sqlalchemy import select
@@ -17,8 +17,8 @@ from config.errors import BadRequest, NotFound
 from config.etag import check_if_match, etag_for
 from config.pagination import paginate
 from config.tenancy import get_scoped
-from servicedesk import queries, services
-from servicedesk.models import Category, Comment, Project, TimeEntry, TrainingSession
+from servicedesk import queries, services, ticket_rows
+from servicedesk.models import Category, Comment, Project, Ticket, TimeEntry, TrainingSession
 from servicedesk.schemas import (
     CategoryFilter,
     CategoryIn,
@@ -87,13 +87,17 @@ def _me(values: list[str] | None) -> list[str] | None:
 
 @tickets_blp.route("")
 class Tickets(MethodView):
-    @tickets_blp.arguments(TicketListQuery, location="query", as_kwargs=False)
+    @tickets_blp.arguments(TicketListQuery(), location="query", as_kwargs=False)
     @tickets_blp.response(200, page_schema(TicketOut))
     def get(self, args: dict[str, Any]) -> Any:
         """List tickets (filters, ordering; `assignee=me`; admins: `deleted=true`)."""
         args["assignee"] = _me(args.get("assignee"))
-        stmt = queries.tickets_select(current_actor(), deleted=args.get("deleted", False))
-        return paginate(TicketFilter.apply(stmt, args), args, unique=True)
+        actor = current_actor()
+        stmt = ticket_rows.ticket_ids_select(actor, deleted=args.get("deleted", False))
+        page = ticket_rows.ticket_page(TicketFilter.apply(stmt, args), args)
+        if current_app.testing:
+            _check_rows(page["results"], actor)
+        return current_app.json.response(page)
 
     @tickets_blp.arguments(TicketIn)
     @tickets_blp.response(201, TicketOut)
@@ -107,6 +111,16 @@ class Tickets(MethodView):
         )
 
 
+def _check_rows(results: list[dict[str, Any]], actor: Any) -> None:
+    """Under test: tickets read as rows (servicedesk.ticket_rows) are what TicketOut dumps."""
+    ids = [r["id"] for r in results]
+    stmt = queries.tickets_select(actor, deleted=True).where(Ticket.id.in_(ids))
+    by_id = {t.id: t for t in db.session.execute(stmt).unique().scalars()}
+    expected = TicketOut(many=True).dump([by_id[i] for i in ids])
+    if results != expected or [list(r) for r in results] != [list(e) for e in expected]:
+        raise AssertionError(f"ticket rows differ from TicketOut: {results} != {expected}")
+
+
 def _ticket(ticket_id: int, *, deleted: bool = False) -> Any:
     return services.get_ticket(ticket_id, current_actor(), deleted=deleted)
 
@@ -116,8 +130,10 @@ class TicketById(MethodView):
     @tickets_blp.response(200, TicketOut)
     def get(self, ticket_id: int) -> Any:
         """Get one ticket."""
-        ticket = _ticket(ticket_id, deleted=True)
-        return ticket, _etag(ticket)
+        row = ticket_rows.ticket_row(ticket_id, current_actor(), deleted=True)
+        if current_app.testing:
+            _check_rows([row.data], current_actor())
+        return current_app.json.response(row.data), _etag(row)
 
     @tickets_blp.arguments(TicketPatch(partial=True))
     @tickets_blp.response(200, TicketOut)

@@ -520,24 +520,48 @@ def _check_entry(
             errors={"project": ["The project does not serve the entry's tenant."]},
         )
     if check_day:
-        user_id = entry.user_id if entry.user_id is not None else entry.user.id
-        stmt = select(sa.func.coalesce(sa.func.sum(TimeEntry.minutes), 0)).where(
-            TimeEntry.user_id == user_id,
-            TimeEntry.date == entry.date,
-            TimeEntry.deleted_at.is_(None),
+        _check_day_total(entry)
+
+
+# Built once (bound parameters): the statements run while the write lock is held.
+_DAY_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(
+        sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("day", type_=sa.Integer)
+    )
+)
+_DAY_TOTAL = select(sa.func.coalesce(sa.func.sum(TimeEntry.minutes), 0)).where(
+    TimeEntry.user_id == sa.bindparam("user_id"),
+    TimeEntry.date == sa.bindparam("day"),
+    TimeEntry.deleted_at.is_(None),
+)
+_DAY_TOTAL_OTHERS = _DAY_TOTAL.where(TimeEntry.id != sa.bindparam("entry_id"))
+
+
+def _check_day_total(entry: TimeEntry) -> None:
+    """At most 24 hours per user and day, counting the entry (inside the write transaction).
+
+    Concurrent writers of the same user and day must not both pass on the old total: SQLite
+    serialises writers already (BEGIN IMMEDIATE); PostgreSQL, under READ COMMITTED, would
+    let two of them read the same total, so the (user, day) pair is locked first, until the
+    transaction ends (an advisory lock: nothing else waits on it).
+    """
+    user_id = entry.user_id if entry.user_id is not None else entry.user.id
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_DAY_LOCK, {"user_id": user_id, "day": entry.date.toordinal()})
+    params = {"user_id": user_id, "day": entry.date}
+    if entry.id is None:
+        already = db.session.execute(_DAY_TOTAL, params).scalar_one()
+    else:
+        already = db.session.execute(
+            _DAY_TOTAL_OTHERS, {**params, "entry_id": entry.id}
+        ).scalar_one()
+    if already + entry.minutes > DAY_MINUTES:
+        raise InvalidTimeEntry(
+            "More than 24 hours in a day.",
+            errors={
+                "minutes": [f"{already} minutes are already logged on {entry.date} for this user."]
+            },
         )
-        if entry.id is not None:
-            stmt = stmt.where(TimeEntry.id != entry.id)
-        already = db.session.execute(stmt).scalar_one()
-        if already + entry.minutes > DAY_MINUTES:
-            raise InvalidTimeEntry(
-                "More than 24 hours in a day.",
-                errors={
-                    "minutes": [
-                        f"{already} minutes are already logged on {entry.date} for this user."
-                    ]
-                },
-            )
 
 
 def _entry_user(username: str | None, actor: Actor) -> User:
@@ -573,9 +597,10 @@ def log_time(
     minutes = _minutes(data, rules)
     if minutes is None:
         raise InvalidTimeEntry("Missing duration.", errors={"minutes": ["Give minutes or days."]})
-    # What the entry points at is looked up before the write transaction begins: on SQLite
-    # the write lock (BEGIN IMMEDIATE) is then held only for the day's total and the insert,
-    # the part that must be isolated from concurrent writers.
+    # Everything but the day's total is looked up and checked before the write transaction
+    # begins: on SQLite the write lock (BEGIN IMMEDIATE) is then held only for the day's
+    # total, the insert and its change record, the part that must be isolated from
+    # concurrent writers (the other worker waits for it, in sleeps of a few milliseconds).
     user = _entry_user(data.get("user"), actor)
     ticket = _ticket_for_entry(data.get("ticket"), actor)
     if "tenant" in data:
@@ -584,25 +609,24 @@ def log_time(
         tenant = ticket.tenant if ticket is not None else None
     _check_user_tenant(user, tenant, actor)
     project = _project(data.get("project"), actor)
-    if project is not None:
-        project.tenants  # noqa: B018 - loaded now, read by _check_entry under the lock
+    entry = TimeEntry(
+        user=user,
+        user_id=user.id,
+        tenant=tenant,
+        tenant_id=tenant.id if tenant else None,
+        date=data["date"],
+        minutes=minutes,
+        activity=data["activity"],
+        pole=data.get("pole"),
+        ticket_id=ticket.id if ticket else None,
+        project=project,
+        channel=data.get("channel"),
+        note=data.get("note", ""),
+    )
+    entry.ticket = ticket
+    _check_entry(entry, rules, now, check_day=False)
     with transaction(actor=actor):
-        entry = TimeEntry(
-            user=user,
-            user_id=user.id,
-            tenant=tenant,
-            tenant_id=tenant.id if tenant else None,
-            date=data["date"],
-            minutes=minutes,
-            activity=data["activity"],
-            pole=data.get("pole"),
-            ticket_id=ticket.id if ticket else None,
-            project=project,
-            channel=data.get("channel"),
-            note=data.get("note", ""),
-        )
-        entry.ticket = ticket
-        _check_entry(entry, rules, now, check_day=True)
+        _check_day_total(entry)
         db.session.add(entry)
     return entry
 

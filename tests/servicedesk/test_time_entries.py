@@ -180,3 +180,43 @@ def test_synced_entries_cannot_be_deleted_here(tech, db, rules, open_ticket, ten
     )
     assert_problem(tech.delete(f"/api/v1/time-entries/{entry.id}"), 403)
     assert ticket
+
+
+def test_24_hours_a_day_hold_with_concurrent_writers(app, tech, db):
+    """Eight requests of 5 h for the same user and day at once: four fit in 24 h, four are
+    refused, whichever order the database lets them in (SQLite's write lock, PostgreSQL's
+    lock on the user and day)."""
+    import threading
+
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        client = app.test_client()
+        client.token = tech.token
+        barrier.wait()
+        resp = client.post("/api/v1/time-entries", json=body(minutes=300))
+        with lock:
+            statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] * 4 + [422] * 4, statuses
+    db.session.remove()
+    total = db.session.execute(sa.select(sa.func.sum(TimeEntry.minutes))).scalar_one()
+    assert total == 1200 and count(db) == 4
+
+
+def test_a_change_counts_the_other_entries_of_its_day_not_itself(tech, db):
+    first = tech.post("/api/v1/time-entries", json=body(minutes=1000)).json["id"]
+    second = tech.post("/api/v1/time-entries", json=body(minutes=400)).json["id"]
+    assert_status(tech.patch(f"/api/v1/time-entries/{second}", json={"minutes": 440}), 200)
+    over = tech.patch(f"/api/v1/time-entries/{second}", json={"minutes": 441})
+    assert "minutes" in assert_problem(over, 422, "invalid-time-entry")["errors"]
+    assert_status(tech.patch(f"/api/v1/time-entries/{first}", json={"minutes": 1000}), 200)
+    moved = tech.patch(f"/api/v1/time-entries/{first}", json={"minutes": 1001})
+    assert_problem(moved, 422, "invalid-time-entry")
