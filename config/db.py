@@ -7,7 +7,10 @@ commit, so a helper cannot write behind a service's back.
 from __future__ import annotations
 
 import enum
+import fcntl
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -148,6 +151,73 @@ class VersionedMixin:
 # writer got in between; IMMEDIATE takes the write lock up front (and waits busy_timeout).
 _write_intent: ContextVar[bool] = ContextVar("syndic_write_intent", default=False)
 
+# The writer gates taken by the current transaction(), released after its COMMIT/ROLLBACK.
+_gates_held: ContextVar[list[_WriterGate] | None] = ContextVar("syndic_gates_held", default=None)
+
+
+class _WriterGate:
+    """Writers of one SQLite file queue on an exclusive ``flock`` of ``<file>-writers``.
+
+    SQLite lets one writer in at a time; the others get SQLITE_BUSY and their busy handler
+    sleeps 1, 2, 5, 10... ms before trying again, however soon the lock is released. Two
+    gunicorn workers logging time then spend more time asleep than writing. A blocked
+    ``flock`` wakes as soon as the holder releases it, so writers follow each other without
+    sleeping. The gate is taken before ``BEGIN IMMEDIATE`` and released after the COMMIT or
+    ROLLBACK, by every syndic process, and ``busy_timeout`` still covers the writers that do
+    not take it (``sqlite3`` shell, migrations): correctness never depends on the gate.
+    The kernel releases a ``flock`` when its process dies (``kill -9`` included).
+
+    One descriptor per thread (a ``flock`` is shared by the holders of one open file, so
+    threads need their own), reentrant within a thread: two engines on the same file in one
+    thread (tests, the connectors' second app) must not wait for themselves.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def acquire(self) -> None:
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            fd = getattr(self._local, "fd", None)
+            if fd is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._local.fd = fd
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self._local.depth = depth + 1
+
+    def release(self) -> None:
+        depth = getattr(self._local, "depth", 0) - 1
+        self._local.depth = max(depth, 0)
+        if depth == 0:
+            fcntl.flock(self._local.fd, fcntl.LOCK_UN)
+
+
+_GATES: dict[str, _WriterGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate_for(engine: Engine) -> _WriterGate | None:
+    database = engine.url.database
+    if database in (None, "", ":memory:") or str(database).startswith("file:"):
+        return None
+    path = os.path.abspath(str(database)) + "-writers"
+    with _GATES_LOCK:
+        gate = _GATES.get(path)
+        if gate is None:
+            gate = _GATES[path] = _WriterGate(path)
+    return gate
+
+
+def _begin_immediate(conn: sa.Connection) -> None:
+    """``BEGIN IMMEDIATE`` behind the file's writer gate (held until transaction() ends)."""
+    held = _gates_held.get()
+    gate = _gate_for(conn.engine) if held is not None else None
+    if gate is not None and held is not None:
+        gate.acquire()
+        held.append(gate)
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
 
 def install_engine_tuning(engine: Engine) -> None:
     """Per-connection pragmas and our own BEGIN for SQLite; nothing for PostgreSQL."""
@@ -174,7 +244,7 @@ def install_engine_tuning(engine: Engine) -> None:
         # PostgreSQL's READ COMMITTED, and a read-only request saves BEGIN and ROLLBACK.
         # A write outside transaction() is refused by the before_flush guard below.
         if _write_intent.get():
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
 
 
 # -- transaction() -----------------------------------------------------------------------
@@ -193,7 +263,7 @@ def _begin_immediate_if_idle(session: Session) -> None:
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
         if raw is not None and not raw.in_transaction:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
 
 
 @contextmanager
@@ -211,6 +281,8 @@ def transaction(actor: Any = None) -> Iterator[Session]:
         session.info[ACTOR_KEY] = actor
     session.info[_IN_TXN] = True
     token = _write_intent.set(True)
+    held: list[_WriterGate] = []
+    gates_token = _gates_held.set(held)
     try:
         if session.in_transaction():
             # Objects read earlier in the request keep the version they were read at, so
@@ -226,6 +298,9 @@ def transaction(actor: Any = None) -> Iterator[Session]:
     finally:
         session.info[_IN_TXN] = False
         _write_intent.reset(token)
+        _gates_held.reset(gates_token)
+        for gate in reversed(held):
+            gate.release()
 
 
 @event.listens_for(Session, "before_commit")
