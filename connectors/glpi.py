@@ -30,6 +30,7 @@ from connectors.glpi_client import GlpiClient, GlpiError, Page, keyed_pages
 from connectors.models import SyncLink
 from connectors.services import slug, upsert_source_tenant, upsert_source_user
 from connectors.settings import SourceConfig, activity_for
+from servicedesk import bulk
 from servicedesk import services as desk
 from servicedesk.models import Category, Ticket, TimeEntry
 from servicedesk.settings import ServiceDeskSettings
@@ -531,7 +532,7 @@ class GlpiSync:
             return applied
         try:
             with db.session.begin_nested():
-                results = desk.upsert_external_tickets(
+                results = bulk.upsert_external_tickets(
                     batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
                 )
         except sa.exc.SQLAlchemyError as exc:
@@ -603,16 +604,15 @@ class GlpiSync:
             now=utcnow(),
             rules=self.rules,
         )
-        self._trash_warning(ext, result, entry)
+        self._trash_warning(ext, result, entry.ticket)
         return result
 
-    def _trash_warning(self, ext: Any, result: str, entry: Any) -> None:
-        if result != "unchanged" and entry.ticket is not None and entry.ticket.deleted_at:
+    def _trash_warning(self, ext: Any, result: str, ticket: Any) -> None:
+        if result != "unchanged" and ticket is not None and ticket.deleted_at:
             self.run.warning(
                 "task",
                 ext,
-                f"task of ticket {entry.ticket.external_id}, which is in GLPI's trash: "
-                "kept deleted",
+                f"task of ticket {ticket.external_id}, which is in GLPI's trash: kept deleted",
             )
 
     def _tasks(self, rows: list[dict[str, Any]]) -> None:
@@ -635,7 +635,7 @@ class GlpiSync:
             return
         try:
             with db.session.begin_nested():
-                results = desk.upsert_external_time_entries(
+                results = bulk.upsert_external_time_entries(
                     batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
                 )
         except sa.exc.SQLAlchemyError as exc:
@@ -645,13 +645,13 @@ class GlpiSync:
             for ext, _data in batch:
                 self.run.apply("task", ext, functools.partial(self._task, by_id[ext]))
             return
-        for (ext, _data), (result, entry, error) in zip(batch, results, strict=True):
+        for (ext, _data), (result, ticket, error) in zip(batch, results, strict=True):
             if error is not None or result is None:
                 self.run.error("task", ext, record_message(error or ValueError("refused")))
                 self.run.count("task", "skipped")
                 continue
             self.run.count("task", result)
-            self._trash_warning(ext, result, entry)
+            self._trash_warning(ext, result, ticket)
 
     def _phase_tickets(self, state: dict[str, Any], *, trash: bool = False) -> None:
         phase = "tickets_trash" if trash else "tickets"
