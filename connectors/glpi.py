@@ -216,6 +216,11 @@ class GlpiSync:
         self.task_categories: dict[int, str] = {}  # task category id → complete name
         self.users: dict[int, str] = {}  # GLPI user id → username
         self.ci_links: dict[int, str] = {}  # ticket id → CI key (full runs)
+        self.user_names: dict[int, str] = {}  # GLPI user id → display name
+        # Ticket actors (Ticket_User): ticket id → GLPI user id (or the e-mail of an
+        # anonymous requester) of its first requester, and of its first assigned technician.
+        self.requester_of: dict[int, int | str] = {}
+        self.assignee_of: dict[int, int] = {}
         self.item_names: dict[tuple[str, int], str | None] = {}
         self.max_mod: str | None = None
         self.size = conf.page_size
@@ -234,6 +239,7 @@ class GlpiSync:
             self._set_mode("full")
         if self.run.mode == "full":
             self._item_links()
+            self._ticket_users()
             phases = ["tickets", "tickets_trash", "tasks", "sweep"]
         else:
             phases = ["search", "search_trash"]
@@ -426,6 +432,7 @@ class GlpiSync:
             source=self.source, external_id=str(ext), login=login, full_name=full, tenant=tenant
         )
         self.users[ext] = user.username
+        self.user_names[ext] = full or login
         return result
 
     def _username(self, glpi_user: int, task_id: Any) -> str:
@@ -473,6 +480,66 @@ class GlpiSync:
         except GlpiError as exc:
             self.run.warning("item_ticket", None, f"ticket-item links not read: {exc}")
 
+    # -- ticket actors (Ticket_User) ----------------------------------------------------
+
+    def _ticket_users(self) -> None:
+        """Full runs: the Ticket_User listing (requesters, type 1; assigned technicians,
+        type 2). Without it every ticket would lose its actors: the run stops."""
+        self.requester_of.clear()
+        self.assignee_of.clear()
+        try:
+            for page in self._list("Ticket_User", {}):
+                self._add_actors(page.rows)
+        except GlpiError as exc:
+            raise RunFailed(f"cannot list the ticket actors (Ticket_User): {exc}") from None
+
+    def _add_actors(self, rows: list[dict[str, Any]]) -> None:
+        """Remember the first requester and the first technician of each ticket; a row
+        that cannot be read is recorded with its id and left out."""
+        for row in rows:
+            try:
+                ticket_id = _int(row, "tickets_id")
+                kind = _int(row, "type")
+                user_id = _int(row, "users_id", default=0)
+            except RecordError as exc:
+                self.run.error("ticket_user", row.get("id"), str(exc))
+                continue
+            if kind == 1 and ticket_id not in self.requester_of:
+                email = str(row.get("alternative_email") or "").strip()
+                if user_id:
+                    self.requester_of[ticket_id] = user_id
+                elif email:
+                    self.requester_of[ticket_id] = email
+            elif kind == 2 and user_id and ticket_id not in self.assignee_of:
+                self.assignee_of[ticket_id] = user_id
+            elif kind not in (1, 2, 3):
+                self.run.warning("ticket_user", row.get("id"), f"unknown actor type {kind}")
+
+    def _actors(self, ticket_id: int) -> dict[str, Any]:
+        """The requester and assignee of a ticket's data; a GLPI user the listing did not
+        show is left out, with a warning."""
+        out: dict[str, Any] = {"requester": None, "assignee": None}
+        requester = self.requester_of.get(ticket_id)
+        if isinstance(requester, str):
+            out["requester"] = {"name": requester[:200], "email": requester[:254]}
+        elif requester is not None:
+            name = self.user_names.get(requester) or self.users.get(requester)
+            if name is None:
+                self.run.warning(
+                    "ticket", ticket_id, f"requester: GLPI user {requester} unknown, left empty"
+                )
+            else:
+                out["requester"] = {"name": name[:200], "email": None}
+        assignee = self.assignee_of.get(ticket_id)
+        if assignee is not None:
+            username = self.users.get(assignee)
+            if username is None:
+                self.run.warning(
+                    "ticket", ticket_id, f"assignee: GLPI user {assignee} unknown, left empty"
+                )
+            out["assignee"] = username
+        return out
+
     # -- tickets and tasks -------------------------------------------------------------
 
     def _ticket(self, row: dict[str, Any], ci: str | None = None) -> str:
@@ -486,6 +553,7 @@ class GlpiSync:
             warn=lambda m: self.run.warning("ticket", ext, m),
             ci=ci if ci is not None else self.ci_links.get(ext),
         )
+        data.update(self._actors(ext))
         result, _ticket = desk.upsert_external_ticket(
             data,
             source=self.source,
@@ -521,6 +589,7 @@ class GlpiSync:
                     warn=lambda m, e=ext: self.run.warning("ticket", e, m),
                     ci=ci if ci is not None else self.ci_links.get(ticket_id),
                 )
+                data.update(self._actors(ticket_id))
             except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
                 self.run.error("ticket", ext, record_message(exc))
                 self.run.count("ticket", "skipped")
@@ -807,6 +876,11 @@ class GlpiSync:
                 full = {r["id"]: r for r in self.client.items("Ticket", ids) if "id" in r}
                 tasks = {i: self._ticket_tasks(i) for i in full}
                 links = {i: self._ticket_ci(i) for i in full}
+                self.requester_of.clear()
+                self.assignee_of.clear()
+                # A ticket whose actors could not be read is left for the next run (it would
+                # lose them): the listing is partial, the watermark stays.
+                unread = {i for i in full if not self._ticket_actors(i)}
                 last = key(rows[-1]) if rows else after
                 checkpoint = {
                     "phase": phase,
@@ -817,7 +891,7 @@ class GlpiSync:
                 }
                 with self.run.page(checkpoint):
                     # purged meanwhile (not in `full`): the nightly sweep deletes them
-                    present = [full[i] for i in ids if i in full]
+                    present = [full[i] for i in ids if i in full and i not in unread]
                     applied = self._tickets(present, links)
                     for ticket_id in ids:
                         if ticket_id not in applied:
@@ -841,6 +915,17 @@ class GlpiSync:
         except GlpiError as exc:
             self.run.listing_failed("task", f"tasks of ticket {ticket_id} not read: {exc}")
             return None
+
+    def _ticket_actors(self, ticket_id: int) -> bool:
+        """Read one ticket's Ticket_User rows into the actor maps; False if they could not
+        be read (recorded: the listing is partial)."""
+        try:
+            rows = self._fetch_all(f"Ticket/{ticket_id}/Ticket_User")
+        except GlpiError as exc:
+            self.run.listing_failed("ticket", f"actors of ticket {ticket_id} not read: {exc}")
+            return False
+        self._add_actors(rows)
+        return True
 
     def _ticket_ci(self, ticket_id: int) -> str | None:
         try:
