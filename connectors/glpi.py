@@ -240,7 +240,7 @@ class GlpiSync:
         if self.run.mode == "full":
             self._item_links()
             self._ticket_users()
-            phases = ["tickets", "tickets_trash", "tasks", "sweep"]
+            phases = ["tickets", "tickets_trash", "tasks", "followups", "sweep"]
         else:
             phases = ["search", "search_trash"]
         start_phase = str(resume.get("phase") or "")
@@ -722,6 +722,104 @@ class GlpiSync:
             self.run.count("task", result)
             self._trash_warning(ext, result, ticket)
 
+    # -- follow-ups (ITILFollowup → comments) -------------------------------------------
+
+    def _followup_data(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The comment of a ticket's follow-up; None for another item's (a change, a
+        problem)."""
+        if row.get("itemtype") != "Ticket":
+            return None
+        ticket_id = _int(row, "items_id")
+        if "content" not in row:
+            raise RecordError("missing field 'content'")
+        body = decode_text(row.get("content"), encoded=self.encoded)
+        if not body.strip():
+            raise RecordError("empty follow-up")
+        user_id = _int(row, "users_id", default=0)
+        author = self.users.get(user_id) if user_id else None
+        if user_id and author is None:
+            self.run.warning(
+                "followup", row.get("id"), f"author: GLPI user {user_id} unknown, left empty"
+            )
+        return {
+            "ticket_external_id": str(ticket_id),
+            "body": body,
+            "private": bool(_int(row, "is_private", default=0)),
+            "author": author,
+            "author_name": (self.user_names.get(user_id) or author or "") if user_id else "",
+            "at": glpi_datetime(row.get("date"), self.conf.timezone, field="date"),
+        }
+
+    def _followup(self, row: dict[str, Any]) -> str:
+        """One follow-up on its own (the fallback of :meth:`_followups`)."""
+        data = self._followup_data(row)
+        if data is None:
+            return "skipped"
+        ((result, ticket, error),) = bulk.upsert_external_comments(
+            [(str(_int(row, "id")), data)], source=self.source, actor=SYSTEM, now=utcnow()
+        )
+        if error is not None or result is None:
+            raise error or RecordError("refused")
+        self._followup_trash_warning(row.get("id"), result, ticket)
+        return result
+
+    def _followup_trash_warning(self, ext: Any, result: str, ticket: Any) -> None:
+        if result == "created" and ticket is not None and ticket.deleted_at:
+            self.run.warning(
+                "followup",
+                ext,
+                f"follow-up of ticket {ticket.external_id}, which is in GLPI's trash: kept with it",
+            )
+
+    def _followups(self, rows: list[dict[str, Any]]) -> None:
+        """A page of follow-ups: mapped one by one (errors recorded with the follow-up id),
+        written in one batch; record by record if the batch fails as a whole. Those of
+        other items than tickets are not counted."""
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for row in rows:
+            ext = row.get("id")
+            try:
+                followup_id = _int(row, "id")
+                data = self._followup_data(row)
+            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
+                self.run.error("followup", ext, record_message(exc))
+                self.run.count("followup", "skipped")
+                continue
+            if data is not None:
+                batch.append((str(followup_id), data))
+        if not batch:
+            return
+        try:
+            with db.session.begin_nested():
+                results = bulk.upsert_external_comments(
+                    batch, source=self.source, actor=SYSTEM, now=utcnow()
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
+            by_id = {str(r.get("id")): r for r in rows}
+            for ext, _data in batch:
+                self.run.apply("followup", ext, functools.partial(self._followup, by_id[ext]))
+            return
+        for (ext, _data), (result, ticket, error) in zip(batch, results, strict=True):
+            if error is not None or result is None:
+                self.run.error("followup", ext, record_message(error or ValueError("refused")))
+                self.run.count("followup", "skipped")
+                continue
+            self.run.count("followup", result)
+            self._followup_trash_warning(ext, result, ticket)
+
+    def _phase_followups(self, state: dict[str, Any]) -> None:
+        query = {"get_hateoas": "false", "sort": "id", "order": "ASC"}
+        pages = keyed_pages(
+            lambda start, size: self.client.page("ITILFollowup", start, size, query),
+            lambda r: _int(r, "id"),
+            size=self.size,
+            start=int(state.get("position", 0)),
+            after=state.get("after"),
+        )
+        self._walk("followups", "followup", pages, self._followup, batch=self._followups)
+
     def _phase_tickets(self, state: dict[str, Any], *, trash: bool = False) -> None:
         phase = "tickets_trash" if trash else "tickets"
         query = {
@@ -875,6 +973,7 @@ class GlpiSync:
                 ids = [_int(r, "2") for r in rows]
                 full = {r["id"]: r for r in self.client.items("Ticket", ids) if "id" in r}
                 tasks = {i: self._ticket_tasks(i) for i in full}
+                followups = {i: self._ticket_followups(i) for i in full}
                 links = {i: self._ticket_ci(i) for i in full}
                 self.requester_of.clear()
                 self.assignee_of.clear()
@@ -901,6 +1000,11 @@ class GlpiSync:
                             self.run.partial = True
                             continue
                         self._apply_ticket_tasks(ticket_id, full[ticket_id], task_rows)
+                        followup_rows = followups.get(ticket_id)
+                        if followup_rows is None:
+                            self.run.partial = True
+                            continue
+                        self._followups(followup_rows)
                     checkpoint["max_mod"] = self.max_mod
                 self.run.tick("ticket", len(rows))
         except GlpiError as exc:
@@ -914,6 +1018,13 @@ class GlpiSync:
             return self._fetch_all(f"Ticket/{ticket_id}/TicketTask")
         except GlpiError as exc:
             self.run.listing_failed("task", f"tasks of ticket {ticket_id} not read: {exc}")
+            return None
+
+    def _ticket_followups(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        try:
+            return self._fetch_all(f"Ticket/{ticket_id}/ITILFollowup")
+        except GlpiError as exc:
+            self.run.listing_failed("followup", f"follow-ups of ticket {ticket_id} not read: {exc}")
             return None
 
     def _ticket_actors(self, ticket_id: int) -> bool:

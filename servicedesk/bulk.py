@@ -8,6 +8,7 @@ content: every column of the new row), through :func:`config.changelog.record_cr
 Rows that already exist (updates, trash, restore, unchanged) go through the ORM upserts of
 ``services``: a page of a second run writes nothing, and the trash rules stay in one place.
 A record that breaks a rule comes back with its error and is not written; the others are.
+A source's ticket comments (follow-ups) have no single-object upsert: theirs is here.
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ from config.db import db, transaction, utcnow
 from config.errors import ValidationFailed
 from config.tenancy import Tenant
 from servicedesk import services
-from servicedesk.models import Ticket, TimeEntry
+from servicedesk.models import Comment, Ticket, TimeEntry
 from servicedesk.services import Result
 from servicedesk.settings import ServiceDeskSettings
 
-__all__ = ["TicketRef", "upsert_external_tickets", "upsert_external_time_entries"]
+__all__ = [
+    "TicketRef",
+    "upsert_external_comments",
+    "upsert_external_tickets",
+    "upsert_external_time_entries",
+]
 
 CHUNK = 500
 
@@ -266,4 +272,101 @@ def upsert_external_time_entries(
             )
             for i, (result, entry, error) in zip(later, done, strict=True):
                 out[i] = (result, entry.ticket if entry is not None else None, error)
+    return out
+
+
+def upsert_external_comments(
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    source: str,
+    actor: Actor,
+    now: dt.datetime,
+) -> list[tuple[Result | None, Any, Exception | None]]:
+    """Create or update a page of a source's ticket comments (follow-ups), matched by
+    (source, external_id); new ones in one INSERT, changed ones through the ORM.
+
+    ``data``: ``ticket_external_id`` (a ticket of the same source, required), ``body``
+    (sanitised here), ``private`` (bool), ``author`` (username or None: an unknown one is
+    left out), ``author_name``, ``at`` (when it was written; default ``now``). Each result
+    carries the comment's ticket (a :data:`TicketRef`). A comment on a ticket in the trash is
+    kept with it."""
+    items = list(items)
+    out: list[tuple[Result | None, Any, Exception | None]] = [(None, None, None)] * len(items)
+    with transaction(actor=actor):
+        tickets: dict[str, TicketRef] = {}
+        wanted = (str(d.get("ticket_external_id")) for _, d in items)
+        for chunk in _chunks(wanted):
+            stmt = select(Ticket.id, Ticket.tenant_id, Ticket.deleted_at, Ticket.external_id).where(
+                Ticket.source == source, Ticket.external_id.in_(chunk)
+            )
+            for row in db.session.execute(stmt):
+                tickets[str(row.external_id)] = TicketRef(
+                    id=row.id,
+                    tenant_id=row.tenant_id,
+                    deleted_at=row.deleted_at,
+                    external_id=row.external_id,
+                )
+        authors: dict[str, int] = {}
+        for chunk in _chunks(str(d["author"]) for _, d in items if d.get("author")):
+            for user_id, username in db.session.execute(
+                select(User.id, User.username).where(User.username.in_(chunk))
+            ):
+                authors[username] = user_id
+        existing: dict[str, Comment] = {}
+        for chunk in _chunks(ext for ext, _ in items):
+            stmt = select(Comment).where(Comment.source == source, Comment.external_id.in_(chunk))
+            for comment in db.session.execute(stmt).scalars():
+                existing[str(comment.external_id)] = comment
+        stamp = utcnow()
+        params: list[dict[str, Any]] = []
+        placed: list[tuple[int, Any]] = []
+        pending: set[str] = set()
+        for i, (ext, data) in enumerate(items):
+            ticket = tickets.get(str(data.get("ticket_external_id")))
+            if ticket is None:
+                out[i] = (
+                    None,
+                    None,
+                    services._fail(
+                        "ticket", f"Unknown ticket {data.get('ticket_external_id')!r} in {source}."
+                    ),
+                )
+                continue
+            body = services.sanitize_html(str(data.get("body") or ""))
+            if not body.strip():
+                out[i] = (None, None, services._fail("body", "Empty comment."))
+                continue
+            values = {
+                "ticket_id": ticket.id,
+                "tenant_id": ticket.tenant_id,
+                "author_id": authors.get(str(data.get("author"))) if data.get("author") else None,
+                "author_name": str(data.get("author_name") or "")[:200],
+                "body": body,
+                "private": bool(data.get("private")),
+                "kind": "comment",
+            }
+            at = data.get("at") or now
+            comment = existing.get(ext)
+            if comment is None and ext not in pending:
+                pending.add(ext)
+                params.append(
+                    {
+                        **values,
+                        "source": source,
+                        "external_id": ext,
+                        "created_at": at,
+                        "updated_at": stamp,
+                    }
+                )
+                placed.append((i, ticket))
+                continue
+            if comment is None:  # the same id twice in one page: the first one counts
+                out[i] = ("unchanged", ticket, None)
+                continue
+            changed = services._changed(comment, {**values, "created_at": at})
+            out[i] = ("updated" if changed else "unchanged", ticket, None)
+        _insert(Comment, params)
+        for i, ticket in placed:
+            out[i] = ("created", ticket, None)
+        db.session.flush()
     return out

@@ -60,6 +60,7 @@ class FakeGlpi:
     tasks: dict[int, dict[str, Any]] = field(default_factory=dict)
     item_tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
     ticket_users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    followups: dict[int, dict[str, Any]] = field(default_factory=dict)
     items: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     # Generated instance: tickets 1..n_generated, tasks_per_ticket tasks each, and two
@@ -194,6 +195,38 @@ class FakeGlpi:
         self.ticket_users[id] = row
         if ticket in self.tickets:
             self.tickets[ticket]["date_mod"] = self.tick()
+        return row
+
+    def add_followup(
+        self,
+        id: int,  # noqa: A002
+        ticket: int,
+        content: str,
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """An ITILFollowup row of a ticket (``itemtype``/``items_id``, as in GLPI); it bumps
+        the ticket's date_mod."""
+        now = self.tick()
+        row = {
+            "id": id,
+            "itemtype": "Ticket",
+            "items_id": ticket,
+            "date": now,
+            "users_id": 2,
+            "users_id_editor": 0,
+            "content": content,
+            "is_private": 0,
+            "requesttypes_id": 1,
+            "date_mod": now,
+            "date_creation": now,
+            "timeline_position": 1,
+            "sourceitems_id": 0,
+            "sourceof_items_id": 0,
+        }
+        row.update(kw)
+        self.followups[id] = row
+        if ticket in self.tickets:
+            self.tickets[ticket]["date_mod"] = now
         return row
 
     def touch(self, ticket: int, **changes: Any) -> None:
@@ -449,7 +482,7 @@ class FakeGlpi:
             return self._multiple(req, prefix)
         if path == "search/Ticket":
             return self._search(args, prefix)
-        m = re.fullmatch(r"Ticket/(\d+)/(TicketTask|Item_Ticket|Ticket_User)", path)
+        m = re.fullmatch(r"Ticket/(\d+)/(TicketTask|Item_Ticket|Ticket_User|ITILFollowup)", path)
         if m:
             ticket_id = int(m.group(1))
             if self.ticket(ticket_id) is None:
@@ -459,6 +492,12 @@ class FakeGlpi:
                     t
                     for i in self.task_ids()
                     if (t := self.task(i)) and t["tickets_id"] == ticket_id
+                ]
+            elif m.group(2) == "ITILFollowup":
+                rows = [
+                    r
+                    for _, r in sorted(self.followups.items())
+                    if r["itemtype"] == "Ticket" and r["items_id"] == ticket_id
                 ]
             elif m.group(2) == "Ticket_User":
                 rows = [
@@ -484,6 +523,7 @@ class FakeGlpi:
             "TicketTask",
             "Item_Ticket",
             "Ticket_User",
+            "ITILFollowup",
         ):
             return self._collection(path, args, prefix)
         return self._err(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found")
@@ -528,6 +568,7 @@ class FakeGlpi:
             "TaskCategory": self.task_categories,
             "User": self.users,
             "Item_Ticket": self.item_tickets,
+            "ITILFollowup": self.followups,
         }[itemtype]
         rows = [r for _, r in sorted(source.items())]
         if itemtype == "User":
