@@ -240,7 +240,7 @@ class GlpiSync:
         if self.run.mode == "full":
             self._item_links()
             self._ticket_users()
-            phases = ["tickets", "tickets_trash", "tasks", "followups", "sweep"]
+            phases = ["tickets", "tickets_trash", "tasks", "followups", "satisfactions", "sweep"]
         else:
             phases = ["search", "search_trash"]
         start_phase = str(resume.get("phase") or "")
@@ -820,6 +820,88 @@ class GlpiSync:
         )
         self._walk("followups", "followup", pages, self._followup, batch=self._followups)
 
+    # -- satisfaction surveys (TicketSatisfaction) -------------------------------------
+
+    def _satisfaction_data(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer of a survey; None while it is not answered (``satisfaction`` null)."""
+        ticket_id = _int(row, "tickets_id")
+        if "satisfaction" not in row:
+            raise RecordError("missing field 'satisfaction'")
+        if row["satisfaction"] is None:
+            return None
+        comment = decode_text(row.get("comment"), encoded=self.encoded)
+        return {
+            "ticket_external_id": str(ticket_id),
+            "score": _int(row, "satisfaction"),
+            "comment": plain_text(comment) if "<" in comment else comment.strip(),
+            "answered_at": glpi_datetime(
+                row.get("date_answered"), self.conf.timezone, field="date_answered"
+            ),
+        }
+
+    def _satisfaction(self, row: dict[str, Any]) -> str:
+        """One answer on its own (the fallback of :meth:`_satisfactions`)."""
+        data = self._satisfaction_data(row)
+        if data is None:
+            return "skipped"
+        ((result, _ticket, error),) = bulk.upsert_external_satisfactions(
+            [(str(_int(row, "id")), data)], source=self.source, actor=SYSTEM, now=utcnow()
+        )
+        if error is not None or result is None:
+            raise error or RecordError("refused")
+        return result
+
+    def _satisfactions(self, rows: list[dict[str, Any]]) -> None:
+        """A page of surveys: the answered ones written in one batch (errors recorded with
+        the survey id); unanswered ones are not counted."""
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for row in rows:
+            ext = row.get("id")
+            try:
+                survey_id = _int(row, "id")
+                data = self._satisfaction_data(row)
+            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
+                self.run.error("satisfaction", ext, record_message(exc))
+                self.run.count("satisfaction", "skipped")
+                continue
+            if data is not None:
+                batch.append((str(survey_id), data))
+        if not batch:
+            return
+        try:
+            with db.session.begin_nested():
+                results = bulk.upsert_external_satisfactions(
+                    batch, source=self.source, actor=SYSTEM, now=utcnow()
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
+            by_id = {str(r.get("id")): r for r in rows}
+            for ext, _data in batch:
+                self.run.apply(
+                    "satisfaction", ext, functools.partial(self._satisfaction, by_id[ext])
+                )
+            return
+        for (ext, _data), (result, _ticket, error) in zip(batch, results, strict=True):
+            if error is not None or result is None:
+                self.run.error("satisfaction", ext, record_message(error or ValueError("refused")))
+                self.run.count("satisfaction", "skipped")
+                continue
+            self.run.count("satisfaction", result)
+
+    def _phase_satisfactions(self, state: dict[str, Any]) -> None:
+        query = {"get_hateoas": "false", "sort": "id", "order": "ASC"}
+        pages = keyed_pages(
+            lambda start, size: self.client.page("TicketSatisfaction", start, size, query),
+            lambda r: _int(r, "id"),
+            size=self.size,
+            start=int(state.get("position", 0)),
+            after=state.get("after"),
+        )
+        self._walk(
+            "satisfactions", "satisfaction", pages, self._satisfaction, batch=self._satisfactions
+        )
+
     def _phase_tickets(self, state: dict[str, Any], *, trash: bool = False) -> None:
         phase = "tickets_trash" if trash else "tickets"
         query = {
@@ -974,6 +1056,7 @@ class GlpiSync:
                 full = {r["id"]: r for r in self.client.items("Ticket", ids) if "id" in r}
                 tasks = {i: self._ticket_tasks(i) for i in full}
                 followups = {i: self._ticket_followups(i) for i in full}
+                surveys = {i: self._ticket_satisfaction(i) for i in full}
                 links = {i: self._ticket_ci(i) for i in full}
                 self.requester_of.clear()
                 self.assignee_of.clear()
@@ -1005,6 +1088,11 @@ class GlpiSync:
                             self.run.partial = True
                             continue
                         self._followups(followup_rows)
+                        survey_rows = surveys.get(ticket_id)
+                        if survey_rows is None:
+                            self.run.partial = True
+                            continue
+                        self._satisfactions(survey_rows)
                     checkpoint["max_mod"] = self.max_mod
                 self.run.tick("ticket", len(rows))
         except GlpiError as exc:
@@ -1025,6 +1113,15 @@ class GlpiSync:
             return self._fetch_all(f"Ticket/{ticket_id}/ITILFollowup")
         except GlpiError as exc:
             self.run.listing_failed("followup", f"follow-ups of ticket {ticket_id} not read: {exc}")
+            return None
+
+    def _ticket_satisfaction(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        try:
+            return self._fetch_all(f"Ticket/{ticket_id}/TicketSatisfaction")
+        except GlpiError as exc:
+            self.run.listing_failed(
+                "satisfaction", f"satisfaction of ticket {ticket_id} not read: {exc}"
+            )
             return None
 
     def _ticket_actors(self, ticket_id: int) -> bool:

@@ -8,7 +8,8 @@ content: every column of the new row), through :func:`config.changelog.record_cr
 Rows that already exist (updates, trash, restore, unchanged) go through the ORM upserts of
 ``services``: a page of a second run writes nothing, and the trash rules stay in one place.
 A record that breaks a rule comes back with its error and is not written; the others are.
-A source's ticket comments (follow-ups) have no single-object upsert: theirs is here.
+A source's ticket comments (follow-ups) and satisfaction answers have no single-object
+upsert: theirs are here.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from config.db import db, transaction, utcnow
 from config.errors import ValidationFailed
 from config.tenancy import Tenant
 from servicedesk import services
-from servicedesk.models import Comment, Ticket, TimeEntry
+from servicedesk.models import Comment, Satisfaction, Ticket, TimeEntry
 from servicedesk.services import Result
 from servicedesk.settings import ServiceDeskSettings
 
 __all__ = [
     "TicketRef",
     "upsert_external_comments",
+    "upsert_external_satisfactions",
     "upsert_external_tickets",
     "upsert_external_time_entries",
 ]
@@ -366,6 +368,88 @@ def upsert_external_comments(
             changed = services._changed(comment, {**values, "created_at": at})
             out[i] = ("updated" if changed else "unchanged", ticket, None)
         _insert(Comment, params)
+        for i, ticket in placed:
+            out[i] = ("created", ticket, None)
+        db.session.flush()
+    return out
+
+
+def upsert_external_satisfactions(
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    source: str,
+    actor: Actor,
+    now: dt.datetime,
+) -> list[tuple[Result | None, Any, Exception | None]]:
+    """Record a page of a source's satisfaction answers, one per ticket (matched by the
+    ticket: a ticket has at most one answer); new ones in one INSERT, changed ones through
+    the ORM. Keys are the answers' external ids (for errors only).
+
+    ``data``: ``ticket_external_id`` (a ticket of the same source), ``score`` (1–5),
+    ``comment``, ``answered_at`` (default ``now``). The source is the authority: no status
+    check (GLPI only surveys closed tickets; a reopened one keeps its answer)."""
+    items = list(items)
+    out: list[tuple[Result | None, Any, Exception | None]] = [(None, None, None)] * len(items)
+    with transaction(actor=actor):
+        tickets: dict[str, TicketRef] = {}
+        for chunk in _chunks(str(d.get("ticket_external_id")) for _, d in items):
+            stmt = select(Ticket.id, Ticket.tenant_id, Ticket.deleted_at, Ticket.external_id).where(
+                Ticket.source == source, Ticket.external_id.in_(chunk)
+            )
+            for row in db.session.execute(stmt):
+                tickets[str(row.external_id)] = TicketRef(
+                    id=row.id,
+                    tenant_id=row.tenant_id,
+                    deleted_at=row.deleted_at,
+                    external_id=row.external_id,
+                )
+        existing: dict[int, Satisfaction] = {}
+        for chunk in _chunks(str(t.id) for t in tickets.values()):
+            stmt = select(Satisfaction).where(Satisfaction.ticket_id.in_([int(i) for i in chunk]))
+            for answer in db.session.execute(stmt).scalars():
+                existing[answer.ticket_id] = answer
+        stamp = utcnow()
+        params: list[dict[str, Any]] = []
+        placed: list[tuple[int, Any]] = []
+        pending: set[int] = set()
+        for i, (_ext, data) in enumerate(items):
+            ticket = tickets.get(str(data.get("ticket_external_id")))
+            if ticket is None:
+                error = services._fail(
+                    "ticket", f"Unknown ticket {data.get('ticket_external_id')!r} in {source}."
+                )
+                out[i] = (None, None, error)
+                continue
+            score = data.get("score")
+            if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+                out[i] = (None, None, services._fail("score", f"Score {score!r} outside 1..5."))
+                continue
+            values = {
+                "tenant_id": ticket.tenant_id,
+                "score": score,
+                "comment": str(data.get("comment") or "")[:2000],
+                "answered_at": data.get("answered_at") or now,
+            }
+            answer = existing.get(ticket.id)
+            if answer is None and ticket.id not in pending:
+                pending.add(ticket.id)
+                params.append(
+                    {
+                        **values,
+                        "ticket_id": ticket.id,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                        "version": 1,
+                    }
+                )
+                placed.append((i, ticket))
+                continue
+            if answer is None:  # two answers for one ticket in one page: the first counts
+                out[i] = ("unchanged", ticket, None)
+                continue
+            changed = services._changed(answer, values)
+            out[i] = ("updated" if changed else "unchanged", ticket, None)
+        _insert(Satisfaction, params)
         for i, ticket in placed:
             out[i] = ("created", ticket, None)
         db.session.flush()

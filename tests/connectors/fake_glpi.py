@@ -61,6 +61,7 @@ class FakeGlpi:
     item_tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
     ticket_users: dict[int, dict[str, Any]] = field(default_factory=dict)
     followups: dict[int, dict[str, Any]] = field(default_factory=dict)
+    satisfactions: dict[int, dict[str, Any]] = field(default_factory=dict)
     items: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     # Generated instance: tickets 1..n_generated, tasks_per_ticket tasks each, and two
@@ -227,6 +228,29 @@ class FakeGlpi:
         self.followups[id] = row
         if ticket in self.tickets:
             self.tickets[ticket]["date_mod"] = now
+        return row
+
+    def add_satisfaction(
+        self,
+        id: int,  # noqa: A002
+        ticket: int,
+        score: int | None,
+        comment: str = "",
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """A TicketSatisfaction row (one per ticket; ``satisfaction`` null until answered)."""
+        now = self.tick()
+        row = {
+            "id": id,
+            "tickets_id": ticket,
+            "type": 1,
+            "date_begin": now,
+            "date_answered": now if score is not None else None,
+            "satisfaction": score,
+            "comment": comment,
+        }
+        row.update(kw)
+        self.satisfactions[id] = row
         return row
 
     def touch(self, ticket: int, **changes: Any) -> None:
@@ -482,7 +506,10 @@ class FakeGlpi:
             return self._multiple(req, prefix)
         if path == "search/Ticket":
             return self._search(args, prefix)
-        m = re.fullmatch(r"Ticket/(\d+)/(TicketTask|Item_Ticket|Ticket_User|ITILFollowup)", path)
+        m = re.fullmatch(
+            r"Ticket/(\d+)/(TicketTask|Item_Ticket|Ticket_User|ITILFollowup|TicketSatisfaction)",
+            path,
+        )
         if m:
             ticket_id = int(m.group(1))
             if self.ticket(ticket_id) is None:
@@ -492,6 +519,10 @@ class FakeGlpi:
                     t
                     for i in self.task_ids()
                     if (t := self.task(i)) and t["tickets_id"] == ticket_id
+                ]
+            elif m.group(2) == "TicketSatisfaction":
+                rows = [
+                    r for _, r in sorted(self.satisfactions.items()) if r["tickets_id"] == ticket_id
                 ]
             elif m.group(2) == "ITILFollowup":
                 rows = [
@@ -524,6 +555,7 @@ class FakeGlpi:
             "Item_Ticket",
             "Ticket_User",
             "ITILFollowup",
+            "TicketSatisfaction",
         ):
             return self._collection(path, args, prefix)
         return self._err(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found")
@@ -569,6 +601,7 @@ class FakeGlpi:
             "User": self.users,
             "Item_Ticket": self.item_tickets,
             "ITILFollowup": self.followups,
+            "TicketSatisfaction": self.satisfactions,
         }[itemtype]
         rows = [r for _, r in sorted(source.items())]
         if itemtype == "User":
