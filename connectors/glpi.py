@@ -324,10 +324,21 @@ class GlpiSync:
             .join(Tenant, Tenant.id == SyncLink.local_id)
             .where(SyncLink.source == self.source, SyncLink.kind == "entity")
         ).all()
+        gone = []
         for ext_id, tenant_id, code in links:
             if ext_id.lstrip("-").isdigit():
                 self.tenants[int(ext_id)] = code
                 self.tenant_ids[int(ext_id)] = tenant_id
+                if int(ext_id) not in by_id:
+                    gone.append((int(ext_id), code))
+        # A sync never deletes a tenant: one whose entity vanished is kept, and said so.
+        for ext, code in sorted(gone):
+            self.run.warning(
+                "entity",
+                ext,
+                f"entity no longer listed by GLPI (deleted, or not visible to the account): "
+                f"tenant {code} kept",
+            )
 
     def _entity(self, row: dict[str, Any], ext: int) -> str:
         parent = row.get("entities_id")

@@ -102,3 +102,19 @@ def test_actors_unreadable_never_clear_them(sdb, fake):
     assert sync().status == "succeeded"
     ten = _ticket("10")
     assert ten.title == "renamed" and ten.requester_name == "Leroy Julien"
+
+
+def test_a_vanished_entity_keeps_its_tenant_and_is_logged(sdb, fake):
+    from config.tenancy import Tenant
+
+    fake.add_ticket(10, entities_id=2)
+    assert sync().status == "succeeded"
+    del fake.entities[2]
+    run = sync(full=True)
+    assert run.status == "succeeded", run.detail
+    warnings = _messages(run.id, "warning")
+    assert any(w[:2] == ("entity", "2") and "tenant" in w[2] and "kept" in w[2] for w in warnings)
+    tenant = db.session.execute(
+        sa.select(Tenant).where(Tenant.external_ids["glpi"].as_string() == "2")
+    ).scalar_one()
+    assert _ticket("10").tenant_id == tenant.id and _ticket("10").deleted_at is None
