@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import get_history
 
 from config.db import ACTOR_KEY, JSONType, Model, UTCDateTime, utcnow
 
-__all__ = ["RESTRICTED", "ChangeRecord", "snapshot"]
+__all__ = ["RESTRICTED", "ChangeRecord", "record_created", "snapshot", "snapshot_values"]
 
 
 class ChangeRecord(Model):
@@ -236,6 +236,37 @@ def _accumulate(session: Session, _ctx: Any) -> None:
             "tenant_id": _tenant_of(obj, after if after is not None else before),
         }
         _merge(session, rows, (obj.__object_type__, object_id), entry)
+
+
+def snapshot_values(model: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`snapshot` gives for an object of ``model`` holding these column values
+    (rows written with Core by bulk paths, which have no object to snapshot)."""
+    mapper = sa.inspect(model)
+    exclude = set(getattr(model, "__changelog_exclude__", ()))
+    return {
+        attr.key: _jsonable(values.get(attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in exclude
+    }
+
+
+def record_created(session: Session, model: Any, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """Log rows that a bulk path inserted with Core, as the session hooks log the objects the
+    ORM inserts: one "create" entry per ``(id, column values)``, written at commit with the
+    rest, undone with an enclosing savepoint that rolls back."""
+    if hasattr(model, "__changelog_tenant__") or hasattr(model, "__changelog_relations__"):
+        raise ValueError(f"{model.__name__}: its changes need the objects (no bulk logging)")
+    acc: dict[Key, dict[str, Any]] = session.info.setdefault(_ROWS, {})
+    for object_id, values in rows:
+        after = snapshot_values(model, {**values, "id": object_id})
+        entry = {
+            "action": "create",
+            "obj": model,
+            "before": None,
+            "after": after,
+            "tenant_id": _tenant_of(model, after),
+        }
+        _merge(session, acc, (model.__object_type__, object_id), entry)
 
 
 @event.listens_for(Session, "before_commit")

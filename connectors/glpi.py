@@ -30,6 +30,7 @@ from connectors.glpi_client import GlpiClient, GlpiError, Page, keyed_pages
 from connectors.models import SyncLink
 from connectors.services import slug, upsert_source_tenant, upsert_source_user
 from connectors.settings import SourceConfig, activity_for
+from servicedesk import bulk
 from servicedesk import services as desk
 from servicedesk.models import Category, Ticket, TimeEntry
 from servicedesk.settings import ServiceDeskSettings
@@ -215,6 +216,11 @@ class GlpiSync:
         self.task_categories: dict[int, str] = {}  # task category id → complete name
         self.users: dict[int, str] = {}  # GLPI user id → username
         self.ci_links: dict[int, str] = {}  # ticket id → CI key (full runs)
+        self.user_names: dict[int, str] = {}  # GLPI user id → display name
+        # Ticket actors (Ticket_User): ticket id → GLPI user id (or the e-mail of an
+        # anonymous requester) of its first requester, and of its first assigned technician.
+        self.requester_of: dict[int, int | str] = {}
+        self.assignee_of: dict[int, int] = {}
         self.item_names: dict[tuple[str, int], str | None] = {}
         self.max_mod: str | None = None
         self.size = conf.page_size
@@ -233,7 +239,8 @@ class GlpiSync:
             self._set_mode("full")
         if self.run.mode == "full":
             self._item_links()
-            phases = ["tickets", "tickets_trash", "tasks", "sweep"]
+            self._ticket_users()
+            phases = ["tickets", "tickets_trash", "tasks", "followups", "satisfactions", "sweep"]
         else:
             phases = ["search", "search_trash"]
         start_phase = str(resume.get("phase") or "")
@@ -317,10 +324,21 @@ class GlpiSync:
             .join(Tenant, Tenant.id == SyncLink.local_id)
             .where(SyncLink.source == self.source, SyncLink.kind == "entity")
         ).all()
+        gone = []
         for ext_id, tenant_id, code in links:
             if ext_id.lstrip("-").isdigit():
                 self.tenants[int(ext_id)] = code
                 self.tenant_ids[int(ext_id)] = tenant_id
+                if int(ext_id) not in by_id:
+                    gone.append((int(ext_id), code))
+        # A sync never deletes a tenant: one whose entity vanished is kept, and said so.
+        for ext, code in sorted(gone):
+            self.run.warning(
+                "entity",
+                ext,
+                f"entity no longer listed by GLPI (deleted, or not visible to the account): "
+                f"tenant {code} kept",
+            )
 
     def _entity(self, row: dict[str, Any], ext: int) -> str:
         parent = row.get("entities_id")
@@ -425,6 +443,7 @@ class GlpiSync:
             source=self.source, external_id=str(ext), login=login, full_name=full, tenant=tenant
         )
         self.users[ext] = user.username
+        self.user_names[ext] = full or login
         return result
 
     def _username(self, glpi_user: int, task_id: Any) -> str:
@@ -472,6 +491,66 @@ class GlpiSync:
         except GlpiError as exc:
             self.run.warning("item_ticket", None, f"ticket-item links not read: {exc}")
 
+    # -- ticket actors (Ticket_User) ----------------------------------------------------
+
+    def _ticket_users(self) -> None:
+        """Full runs: the Ticket_User listing (requesters, type 1; assigned technicians,
+        type 2). Without it every ticket would lose its actors: the run stops."""
+        self.requester_of.clear()
+        self.assignee_of.clear()
+        try:
+            for page in self._list("Ticket_User", {}):
+                self._add_actors(page.rows)
+        except GlpiError as exc:
+            raise RunFailed(f"cannot list the ticket actors (Ticket_User): {exc}") from None
+
+    def _add_actors(self, rows: list[dict[str, Any]]) -> None:
+        """Remember the first requester and the first technician of each ticket; a row
+        that cannot be read is recorded with its id and left out."""
+        for row in rows:
+            try:
+                ticket_id = _int(row, "tickets_id")
+                kind = _int(row, "type")
+                user_id = _int(row, "users_id", default=0)
+            except RecordError as exc:
+                self.run.error("ticket_user", row.get("id"), str(exc))
+                continue
+            if kind == 1 and ticket_id not in self.requester_of:
+                email = str(row.get("alternative_email") or "").strip()
+                if user_id:
+                    self.requester_of[ticket_id] = user_id
+                elif email:
+                    self.requester_of[ticket_id] = email
+            elif kind == 2 and user_id and ticket_id not in self.assignee_of:
+                self.assignee_of[ticket_id] = user_id
+            elif kind not in (1, 2, 3):
+                self.run.warning("ticket_user", row.get("id"), f"unknown actor type {kind}")
+
+    def _actors(self, ticket_id: int) -> dict[str, Any]:
+        """The requester and assignee of a ticket's data; a GLPI user the listing did not
+        show is left out, with a warning."""
+        out: dict[str, Any] = {"requester": None, "assignee": None}
+        requester = self.requester_of.get(ticket_id)
+        if isinstance(requester, str):
+            out["requester"] = {"name": requester[:200], "email": requester[:254]}
+        elif requester is not None:
+            name = self.user_names.get(requester) or self.users.get(requester)
+            if name is None:
+                self.run.warning(
+                    "ticket", ticket_id, f"requester: GLPI user {requester} unknown, left empty"
+                )
+            else:
+                out["requester"] = {"name": name[:200], "email": None}
+        assignee = self.assignee_of.get(ticket_id)
+        if assignee is not None:
+            username = self.users.get(assignee)
+            if username is None:
+                self.run.warning(
+                    "ticket", ticket_id, f"assignee: GLPI user {assignee} unknown, left empty"
+                )
+            out["assignee"] = username
+        return out
+
     # -- tickets and tasks -------------------------------------------------------------
 
     def _ticket(self, row: dict[str, Any], ci: str | None = None) -> str:
@@ -485,6 +564,7 @@ class GlpiSync:
             warn=lambda m: self.run.warning("ticket", ext, m),
             ci=ci if ci is not None else self.ci_links.get(ext),
         )
+        data.update(self._actors(ext))
         result, _ticket = desk.upsert_external_ticket(
             data,
             source=self.source,
@@ -520,6 +600,7 @@ class GlpiSync:
                     warn=lambda m, e=ext: self.run.warning("ticket", e, m),
                     ci=ci if ci is not None else self.ci_links.get(ticket_id),
                 )
+                data.update(self._actors(ticket_id))
             except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
                 self.run.error("ticket", ext, record_message(exc))
                 self.run.count("ticket", "skipped")
@@ -531,7 +612,7 @@ class GlpiSync:
             return applied
         try:
             with db.session.begin_nested():
-                results = desk.upsert_external_tickets(
+                results = bulk.upsert_external_tickets(
                     batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
                 )
         except sa.exc.SQLAlchemyError as exc:
@@ -603,16 +684,15 @@ class GlpiSync:
             now=utcnow(),
             rules=self.rules,
         )
-        self._trash_warning(ext, result, entry)
+        self._trash_warning(ext, result, entry.ticket)
         return result
 
-    def _trash_warning(self, ext: Any, result: str, entry: Any) -> None:
-        if result != "unchanged" and entry.ticket is not None and entry.ticket.deleted_at:
+    def _trash_warning(self, ext: Any, result: str, ticket: Any) -> None:
+        if result != "unchanged" and ticket is not None and ticket.deleted_at:
             self.run.warning(
                 "task",
                 ext,
-                f"task of ticket {entry.ticket.external_id}, which is in GLPI's trash: "
-                "kept deleted",
+                f"task of ticket {ticket.external_id}, which is in GLPI's trash: kept deleted",
             )
 
     def _tasks(self, rows: list[dict[str, Any]]) -> None:
@@ -635,7 +715,7 @@ class GlpiSync:
             return
         try:
             with db.session.begin_nested():
-                results = desk.upsert_external_time_entries(
+                results = bulk.upsert_external_time_entries(
                     batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
                 )
         except sa.exc.SQLAlchemyError as exc:
@@ -645,13 +725,193 @@ class GlpiSync:
             for ext, _data in batch:
                 self.run.apply("task", ext, functools.partial(self._task, by_id[ext]))
             return
-        for (ext, _data), (result, entry, error) in zip(batch, results, strict=True):
+        for (ext, _data), (result, ticket, error) in zip(batch, results, strict=True):
             if error is not None or result is None:
                 self.run.error("task", ext, record_message(error or ValueError("refused")))
                 self.run.count("task", "skipped")
                 continue
             self.run.count("task", result)
-            self._trash_warning(ext, result, entry)
+            self._trash_warning(ext, result, ticket)
+
+    # -- follow-ups (ITILFollowup → comments) -------------------------------------------
+
+    def _followup_data(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The comment of a ticket's follow-up; None for another item's (a change, a
+        problem)."""
+        if row.get("itemtype") != "Ticket":
+            return None
+        ticket_id = _int(row, "items_id")
+        if "content" not in row:
+            raise RecordError("missing field 'content'")
+        body = decode_text(row.get("content"), encoded=self.encoded)
+        if not body.strip():
+            raise RecordError("empty follow-up")
+        user_id = _int(row, "users_id", default=0)
+        author = self.users.get(user_id) if user_id else None
+        if user_id and author is None:
+            self.run.warning(
+                "followup", row.get("id"), f"author: GLPI user {user_id} unknown, left empty"
+            )
+        return {
+            "ticket_external_id": str(ticket_id),
+            "body": body,
+            "private": bool(_int(row, "is_private", default=0)),
+            "author": author,
+            "author_name": (self.user_names.get(user_id) or author or "") if user_id else "",
+            "at": glpi_datetime(row.get("date"), self.conf.timezone, field="date"),
+        }
+
+    def _followup(self, row: dict[str, Any]) -> str:
+        """One follow-up on its own (the fallback of :meth:`_followups`)."""
+        data = self._followup_data(row)
+        if data is None:
+            return "skipped"
+        ((result, ticket, error),) = bulk.upsert_external_comments(
+            [(str(_int(row, "id")), data)], source=self.source, actor=SYSTEM, now=utcnow()
+        )
+        if error is not None or result is None:
+            raise error or RecordError("refused")
+        self._followup_trash_warning(row.get("id"), result, ticket)
+        return result
+
+    def _followup_trash_warning(self, ext: Any, result: str, ticket: Any) -> None:
+        if result == "created" and ticket is not None and ticket.deleted_at:
+            self.run.warning(
+                "followup",
+                ext,
+                f"follow-up of ticket {ticket.external_id}, which is in GLPI's trash: kept with it",
+            )
+
+    def _followups(self, rows: list[dict[str, Any]]) -> None:
+        """A page of follow-ups: mapped one by one (errors recorded with the follow-up id),
+        written in one batch; record by record if the batch fails as a whole. Those of
+        other items than tickets are not counted."""
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for row in rows:
+            ext = row.get("id")
+            try:
+                followup_id = _int(row, "id")
+                data = self._followup_data(row)
+            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
+                self.run.error("followup", ext, record_message(exc))
+                self.run.count("followup", "skipped")
+                continue
+            if data is not None:
+                batch.append((str(followup_id), data))
+        if not batch:
+            return
+        try:
+            with db.session.begin_nested():
+                results = bulk.upsert_external_comments(
+                    batch, source=self.source, actor=SYSTEM, now=utcnow()
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
+            by_id = {str(r.get("id")): r for r in rows}
+            for ext, _data in batch:
+                self.run.apply("followup", ext, functools.partial(self._followup, by_id[ext]))
+            return
+        for (ext, _data), (result, ticket, error) in zip(batch, results, strict=True):
+            if error is not None or result is None:
+                self.run.error("followup", ext, record_message(error or ValueError("refused")))
+                self.run.count("followup", "skipped")
+                continue
+            self.run.count("followup", result)
+            self._followup_trash_warning(ext, result, ticket)
+
+    def _phase_followups(self, state: dict[str, Any]) -> None:
+        query = {"get_hateoas": "false", "sort": "id", "order": "ASC"}
+        pages = keyed_pages(
+            lambda start, size: self.client.page("ITILFollowup", start, size, query),
+            lambda r: _int(r, "id"),
+            size=self.size,
+            start=int(state.get("position", 0)),
+            after=state.get("after"),
+        )
+        self._walk("followups", "followup", pages, self._followup, batch=self._followups)
+
+    # -- satisfaction surveys (TicketSatisfaction) -------------------------------------
+
+    def _satisfaction_data(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer of a survey; None while it is not answered (``satisfaction`` null)."""
+        ticket_id = _int(row, "tickets_id")
+        if "satisfaction" not in row:
+            raise RecordError("missing field 'satisfaction'")
+        if row["satisfaction"] is None:
+            return None
+        comment = decode_text(row.get("comment"), encoded=self.encoded)
+        return {
+            "ticket_external_id": str(ticket_id),
+            "score": _int(row, "satisfaction"),
+            "comment": plain_text(comment) if "<" in comment else comment.strip(),
+            "answered_at": glpi_datetime(
+                row.get("date_answered"), self.conf.timezone, field="date_answered"
+            ),
+        }
+
+    def _satisfaction(self, row: dict[str, Any]) -> str:
+        """One answer on its own (the fallback of :meth:`_satisfactions`)."""
+        data = self._satisfaction_data(row)
+        if data is None:
+            return "skipped"
+        ((result, _ticket, error),) = bulk.upsert_external_satisfactions(
+            [(str(_int(row, "id")), data)], source=self.source, actor=SYSTEM, now=utcnow()
+        )
+        if error is not None or result is None:
+            raise error or RecordError("refused")
+        return result
+
+    def _satisfactions(self, rows: list[dict[str, Any]]) -> None:
+        """A page of surveys: the answered ones written in one batch (errors recorded with
+        the survey id); unanswered ones are not counted."""
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for row in rows:
+            ext = row.get("id")
+            try:
+                survey_id = _int(row, "id")
+                data = self._satisfaction_data(row)
+            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
+                self.run.error("satisfaction", ext, record_message(exc))
+                self.run.count("satisfaction", "skipped")
+                continue
+            if data is not None:
+                batch.append((str(survey_id), data))
+        if not batch:
+            return
+        try:
+            with db.session.begin_nested():
+                results = bulk.upsert_external_satisfactions(
+                    batch, source=self.source, actor=SYSTEM, now=utcnow()
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
+            by_id = {str(r.get("id")): r for r in rows}
+            for ext, _data in batch:
+                self.run.apply(
+                    "satisfaction", ext, functools.partial(self._satisfaction, by_id[ext])
+                )
+            return
+        for (ext, _data), (result, _ticket, error) in zip(batch, results, strict=True):
+            if error is not None or result is None:
+                self.run.error("satisfaction", ext, record_message(error or ValueError("refused")))
+                self.run.count("satisfaction", "skipped")
+                continue
+            self.run.count("satisfaction", result)
+
+    def _phase_satisfactions(self, state: dict[str, Any]) -> None:
+        query = {"get_hateoas": "false", "sort": "id", "order": "ASC"}
+        pages = keyed_pages(
+            lambda start, size: self.client.page("TicketSatisfaction", start, size, query),
+            lambda r: _int(r, "id"),
+            size=self.size,
+            start=int(state.get("position", 0)),
+            after=state.get("after"),
+        )
+        self._walk(
+            "satisfactions", "satisfaction", pages, self._satisfaction, batch=self._satisfactions
+        )
 
     def _phase_tickets(self, state: dict[str, Any], *, trash: bool = False) -> None:
         phase = "tickets_trash" if trash else "tickets"
@@ -806,7 +1066,14 @@ class GlpiSync:
                 ids = [_int(r, "2") for r in rows]
                 full = {r["id"]: r for r in self.client.items("Ticket", ids) if "id" in r}
                 tasks = {i: self._ticket_tasks(i) for i in full}
+                followups = {i: self._ticket_followups(i) for i in full}
+                surveys = {i: self._ticket_satisfaction(i) for i in full}
                 links = {i: self._ticket_ci(i) for i in full}
+                self.requester_of.clear()
+                self.assignee_of.clear()
+                # A ticket whose actors could not be read is left for the next run (it would
+                # lose them): the listing is partial, the watermark stays.
+                unread = {i for i in full if not self._ticket_actors(i)}
                 last = key(rows[-1]) if rows else after
                 checkpoint = {
                     "phase": phase,
@@ -817,7 +1084,7 @@ class GlpiSync:
                 }
                 with self.run.page(checkpoint):
                     # purged meanwhile (not in `full`): the nightly sweep deletes them
-                    present = [full[i] for i in ids if i in full]
+                    present = [full[i] for i in ids if i in full and i not in unread]
                     applied = self._tickets(present, links)
                     for ticket_id in ids:
                         if ticket_id not in applied:
@@ -827,6 +1094,16 @@ class GlpiSync:
                             self.run.partial = True
                             continue
                         self._apply_ticket_tasks(ticket_id, full[ticket_id], task_rows)
+                        followup_rows = followups.get(ticket_id)
+                        if followup_rows is None:
+                            self.run.partial = True
+                            continue
+                        self._followups(followup_rows)
+                        survey_rows = surveys.get(ticket_id)
+                        if survey_rows is None:
+                            self.run.partial = True
+                            continue
+                        self._satisfactions(survey_rows)
                     checkpoint["max_mod"] = self.max_mod
                 self.run.tick("ticket", len(rows))
         except GlpiError as exc:
@@ -841,6 +1118,33 @@ class GlpiSync:
         except GlpiError as exc:
             self.run.listing_failed("task", f"tasks of ticket {ticket_id} not read: {exc}")
             return None
+
+    def _ticket_followups(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        try:
+            return self._fetch_all(f"Ticket/{ticket_id}/ITILFollowup")
+        except GlpiError as exc:
+            self.run.listing_failed("followup", f"follow-ups of ticket {ticket_id} not read: {exc}")
+            return None
+
+    def _ticket_satisfaction(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        try:
+            return self._fetch_all(f"Ticket/{ticket_id}/TicketSatisfaction")
+        except GlpiError as exc:
+            self.run.listing_failed(
+                "satisfaction", f"satisfaction of ticket {ticket_id} not read: {exc}"
+            )
+            return None
+
+    def _ticket_actors(self, ticket_id: int) -> bool:
+        """Read one ticket's Ticket_User rows into the actor maps; False if they could not
+        be read (recorded: the listing is partial)."""
+        try:
+            rows = self._fetch_all(f"Ticket/{ticket_id}/Ticket_User")
+        except GlpiError as exc:
+            self.run.listing_failed("ticket", f"actors of ticket {ticket_id} not read: {exc}")
+            return False
+        self._add_actors(rows)
+        return True
 
     def _ticket_ci(self, ticket_id: int) -> str | None:
         try:

@@ -59,9 +59,15 @@ class FakeGlpi:
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[int, dict[str, Any]] = field(default_factory=dict)
     item_tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    ticket_users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    followups: dict[int, dict[str, Any]] = field(default_factory=dict)
+    satisfactions: dict[int, dict[str, Any]] = field(default_factory=dict)
     items: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
-    # Generated instance: tickets 1..n_generated, tasks_per_ticket tasks each.
+    # Generated instance: tickets 1..n_generated, tasks_per_ticket tasks each, and two
+    # Ticket_User rows each (ids 2i-1: requester, 2i: assigned technician) when
+    # actors_generated.
+    actors_generated: bool = True
     n_generated: int = 0
     tasks_per_ticket: int = 3
     purged: set[int] = field(default_factory=set)
@@ -168,6 +174,85 @@ class FakeGlpi:
             )
         return row
 
+    def add_actor(
+        self,
+        id: int,  # noqa: A002
+        ticket: int,
+        user: int,
+        type: int = 1,  # noqa: A002
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """A Ticket_User row (type 1 requester, 2 assigned, 3 observer); like GLPI, a
+        change of actors bumps the ticket's date_mod."""
+        row = {
+            "id": id,
+            "tickets_id": ticket,
+            "users_id": user,
+            "type": type,
+            "use_notification": 1,
+            "alternative_email": "",
+        }
+        row.update(kw)
+        self.ticket_users[id] = row
+        if ticket in self.tickets:
+            self.tickets[ticket]["date_mod"] = self.tick()
+        return row
+
+    def add_followup(
+        self,
+        id: int,  # noqa: A002
+        ticket: int,
+        content: str,
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """An ITILFollowup row of a ticket (``itemtype``/``items_id``, as in GLPI); it bumps
+        the ticket's date_mod."""
+        now = self.tick()
+        row = {
+            "id": id,
+            "itemtype": "Ticket",
+            "items_id": ticket,
+            "date": now,
+            "users_id": 2,
+            "users_id_editor": 0,
+            "content": content,
+            "is_private": 0,
+            "requesttypes_id": 1,
+            "date_mod": now,
+            "date_creation": now,
+            "timeline_position": 1,
+            "sourceitems_id": 0,
+            "sourceof_items_id": 0,
+        }
+        row.update(kw)
+        self.followups[id] = row
+        if ticket in self.tickets:
+            self.tickets[ticket]["date_mod"] = now
+        return row
+
+    def add_satisfaction(
+        self,
+        id: int,  # noqa: A002
+        ticket: int,
+        score: int | None,
+        comment: str = "",
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """A TicketSatisfaction row (one per ticket; ``satisfaction`` null until answered)."""
+        now = self.tick()
+        row = {
+            "id": id,
+            "tickets_id": ticket,
+            "type": 1,
+            "date_begin": now,
+            "date_answered": now if score is not None else None,
+            "satisfaction": score,
+            "comment": comment,
+        }
+        row.update(kw)
+        self.satisfactions[id] = row
+        return row
+
     def touch(self, ticket: int, **changes: Any) -> None:
         self.tickets[ticket].update(changes)
         self.tickets[ticket]["date_mod"] = self.tick()
@@ -230,6 +315,35 @@ class FakeGlpi:
             "date_mod": date,
             "date_creation": date,
         }
+
+    def _gen_actor(self, actor_id: int) -> dict[str, Any]:
+        ticket = (actor_id + 1) // 2
+        requester = actor_id % 2 == 1
+        return {
+            "id": actor_id,
+            "tickets_id": ticket,
+            "users_id": (2 + ticket % 2) if requester else (3 - ticket % 2),
+            "type": 1 if requester else 2,
+            "use_notification": 1,
+            "alternative_email": "",
+        }
+
+    def actor_ids(self) -> list[int]:
+        ids = sorted(self.ticket_users)
+        if self.n_generated and self.actors_generated:
+            ids += [
+                i
+                for i in range(1, 2 * self.n_generated + 1)
+                if i not in self.ticket_users and (i + 1) // 2 not in self.purged
+            ]
+        return sorted(ids)
+
+    def actor(self, i: int) -> dict[str, Any] | None:
+        if i in self.ticket_users:
+            return self.ticket_users[i]
+        if self.n_generated and self.actors_generated and 1 <= i <= 2 * self.n_generated:
+            return self._gen_actor(i)
+        return None
 
     # -- visible rows ----------------------------------------------------------------
 
@@ -312,7 +426,9 @@ class FakeGlpi:
 
     def _fault(self, path: str) -> Fault | None:
         for fault in self.faults:
-            if fault.times > 0 and path.startswith(fault.path):
+            rest = path[len(fault.path) :]
+            # "Ticket" hits Ticket and Ticket/5/..., not TicketTask or Ticket_User.
+            if fault.times > 0 and path.startswith(fault.path) and not rest[:1].isidentifier():
                 fault.times -= 1
                 return fault
         return None
@@ -390,7 +506,10 @@ class FakeGlpi:
             return self._multiple(req, prefix)
         if path == "search/Ticket":
             return self._search(args, prefix)
-        m = re.fullmatch(r"Ticket/(\d+)/(TicketTask|Item_Ticket)", path)
+        m = re.fullmatch(
+            r"Ticket/(\d+)/(TicketTask|Item_Ticket|Ticket_User|ITILFollowup|TicketSatisfaction)",
+            path,
+        )
         if m:
             ticket_id = int(m.group(1))
             if self.ticket(ticket_id) is None:
@@ -400,6 +519,22 @@ class FakeGlpi:
                     t
                     for i in self.task_ids()
                     if (t := self.task(i)) and t["tickets_id"] == ticket_id
+                ]
+            elif m.group(2) == "TicketSatisfaction":
+                rows = [
+                    r for _, r in sorted(self.satisfactions.items()) if r["tickets_id"] == ticket_id
+                ]
+            elif m.group(2) == "ITILFollowup":
+                rows = [
+                    r
+                    for _, r in sorted(self.followups.items())
+                    if r["itemtype"] == "Ticket" and r["items_id"] == ticket_id
+                ]
+            elif m.group(2) == "Ticket_User":
+                rows = [
+                    a
+                    for i in self._actor_ids_of(ticket_id)
+                    if (a := self.actor(i)) and a["tickets_id"] == ticket_id
                 ]
             else:
                 rows = [r for r in self.item_tickets.values() if r["tickets_id"] == ticket_id]
@@ -418,9 +553,18 @@ class FakeGlpi:
             "Ticket",
             "TicketTask",
             "Item_Ticket",
+            "Ticket_User",
+            "ITILFollowup",
+            "TicketSatisfaction",
         ):
             return self._collection(path, args, prefix)
         return self._err(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found")
+
+    def _actor_ids_of(self, ticket_id: int) -> list[int]:
+        ids = [i for i, a in self.ticket_users.items() if a["tickets_id"] == ticket_id]
+        if self.n_generated and self.actors_generated and 1 <= ticket_id <= self.n_generated:
+            ids += [2 * ticket_id - 1, 2 * ticket_id]
+        return sorted(set(ids))
 
     def _one(self, itemtype: str, i: int) -> dict[str, Any] | None:
         if itemtype == "Ticket":
@@ -448,12 +592,16 @@ class FakeGlpi:
             return self._page_lazy(itemtype, ids, self.ticket, args, prefix)
         if itemtype == "TicketTask":
             return self._page_lazy(itemtype, self.task_ids(), self.task, args, prefix)
+        if itemtype == "Ticket_User":
+            return self._page_lazy(itemtype, self.actor_ids(), self.actor, args, prefix)
         source = {
             "Entity": self.entities,
             "ITILCategory": self.categories,
             "TaskCategory": self.task_categories,
             "User": self.users,
             "Item_Ticket": self.item_tickets,
+            "ITILFollowup": self.followups,
+            "TicketSatisfaction": self.satisfactions,
         }[itemtype]
         rows = [r for _, r in sorted(source.items())]
         if itemtype == "User":
