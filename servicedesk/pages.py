@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from marshmallow import ValidationError
@@ -21,7 +22,7 @@ from config.changelog import ChangeRecord
 from config.db import db, utcnow
 from config.errors import AppError, NotFound
 from config.tenancy import Tenant, get_scoped, tenant_scope, visible_tenant_ids
-from config.web import errors_of, form_values, login_required, non_empty, register_nav
+from config.web import N_, errors_of, form_values, login_required, non_empty, register_nav
 from servicedesk import queries, services
 from servicedesk.models import Category, Comment, Ticket, TicketStatus, TimeEntry
 from servicedesk.schemas import CommentIn, TicketIn, TimeEntryIn
@@ -29,29 +30,30 @@ from servicedesk.workflow import OPEN, next_states
 
 pages = Blueprint("sd_pages", __name__, template_folder="templates")
 
+# Message ids (marked for extraction): translated per render, in the render's locale.
 STATUS_LABELS = {
-    "new": _l("new"),
-    "assigned": _l("assigned"),
-    "in_progress": _l("in progress"),
-    "pending": _l("pending"),
-    "solved": _l("solved"),
-    "closed": _l("closed"),
-    "cancelled": _l("cancelled"),
+    "new": N_("new"),
+    "assigned": N_("assigned"),
+    "in_progress": N_("in progress"),
+    "pending": N_("pending"),
+    "solved": N_("solved"),
+    "closed": N_("closed"),
+    "cancelled": N_("cancelled"),
 }
 MOVE_LABELS = {
-    "assigned": _l("Assign"),
-    "in_progress": _l("Start"),
-    "pending": _l("Put on hold"),
-    "solved": _l("Solve"),
-    "closed": _l("Close"),
-    "cancelled": _l("Cancel"),
+    "assigned": N_("Assign"),
+    "in_progress": N_("Start"),
+    "pending": N_("Put on hold"),
+    "solved": N_("Solve"),
+    "closed": N_("Close"),
+    "cancelled": N_("Cancel"),
 }
-TYPE_LABELS = {"incident": _l("Incident"), "request": _l("Request")}
+TYPE_LABELS = {"incident": N_("Incident"), "request": N_("Request")}
 CHANNEL_LABELS = {
-    "remote": _l("remote"),
-    "on_site": _l("on site"),
-    "posted": _l("posted"),
-    "hotline": _l("hotline"),
+    "remote": N_("remote"),
+    "on_site": N_("on site"),
+    "posted": N_("posted"),
+    "hotline": N_("hotline"),
 }
 
 
@@ -63,11 +65,18 @@ def safe_html(html: str) -> Markup:
 
 @pages.app_context_processor
 def _labels() -> dict[str, Any]:
+    # One catalog lookup for the render, then one dictionary lookup per label (lazy strings
+    # would each look the catalog up again, every time they are displayed).
+    ugettext = get_translations().ugettext
+
+    def translated(labels: dict[str, str]) -> dict[str, str]:
+        return {code: ugettext(msgid) for code, msgid in labels.items()}
+
     return {
-        "status_labels": STATUS_LABELS,
-        "move_labels": MOVE_LABELS,
-        "type_labels": TYPE_LABELS,
-        "channel_labels": CHANNEL_LABELS,
+        "status_labels": translated(STATUS_LABELS),
+        "move_labels": translated(MOVE_LABELS),
+        "type_labels": translated(TYPE_LABELS),
+        "channel_labels": translated(CHANNEL_LABELS),
     }
 
 
