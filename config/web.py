@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -116,9 +116,18 @@ def select_locale() -> str:
 # -- the signed-in user ---------------------------------------------------------------
 
 
-# Built once (the id is a bound parameter): cheaper per request than ``session.get``, which
-# builds and hashes a new statement on every identity-map miss (every request).
-_SESSION_USER = sa.select(User).where(User.id == sa.bindparam("uid"))
+# What a page needs of the signed-in user, built once (the id is a bound parameter) and read
+# as a plain row through the session's connection: a quarter of the cost of ``session.get``,
+# which builds and hashes a new statement and maps a whole User on every request.
+_SESSION_USER = sa.select(
+    User.id,
+    User.username,
+    User.full_name,
+    User.role,
+    User.all_tenants,
+    User.active,
+    User.version,
+).where(User.id == sa.bindparam("uid"))
 
 
 def page_actor() -> Actor | None:
@@ -132,10 +141,11 @@ def page_actor() -> Actor | None:
     actor = None
     uid, version = session.get("uid"), session.get("uv")
     if isinstance(uid, int) and isinstance(version, int):
-        user = db.session.execute(_SESSION_USER, {"uid": uid}).scalar()
+        user = db.session.connection().execute(_SESSION_USER, {"uid": uid}).first()
         if user is not None and user.active and user.version == version:
-            actor = Actor.of(user)
-            g.page_user = user
+            # Actor.of reads the id, username, role and all_tenants, which the row has.
+            actor = Actor.of(cast(User, user))
+            g.page_user = user  # the row: templates read its full_name
         else:
             session.clear()
     g.page_actor = actor
