@@ -8,18 +8,21 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from marshmallow import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
 
-from config.auth import User, current_actor
+from config.auth import Role, User, current_actor, user_tenants
 from config.changelog import ChangeRecord
 from config.db import db, utcnow
-from config.errors import AppError
-from config.tenancy import Tenant, tenant_scope
-from config.web import errors_of, form_values, login_required, non_empty, register_nav
+from config.errors import AppError, NotFound
+from config.tenancy import Tenant, get_scoped, tenant_scope, visible_tenant_ids
+from config.web import N_, errors_of, form_values, login_required, non_empty, register_nav
 from servicedesk import queries, services
 from servicedesk.models import Category, Comment, Ticket, TicketStatus, TimeEntry
 from servicedesk.schemas import CommentIn, TicketIn, TimeEntryIn
@@ -27,29 +30,30 @@ from servicedesk.workflow import OPEN, next_states
 
 pages = Blueprint("sd_pages", __name__, template_folder="templates")
 
+# Message ids (marked for extraction): translated per render, in the render's locale.
 STATUS_LABELS = {
-    "new": _l("new"),
-    "assigned": _l("assigned"),
-    "in_progress": _l("in progress"),
-    "pending": _l("pending"),
-    "solved": _l("solved"),
-    "closed": _l("closed"),
-    "cancelled": _l("cancelled"),
+    "new": N_("new"),
+    "assigned": N_("assigned"),
+    "in_progress": N_("in progress"),
+    "pending": N_("pending"),
+    "solved": N_("solved"),
+    "closed": N_("closed"),
+    "cancelled": N_("cancelled"),
 }
 MOVE_LABELS = {
-    "assigned": _l("Assign"),
-    "in_progress": _l("Start"),
-    "pending": _l("Put on hold"),
-    "solved": _l("Solve"),
-    "closed": _l("Close"),
-    "cancelled": _l("Cancel"),
+    "assigned": N_("Assign"),
+    "in_progress": N_("Start"),
+    "pending": N_("Put on hold"),
+    "solved": N_("Solve"),
+    "closed": N_("Close"),
+    "cancelled": N_("Cancel"),
 }
-TYPE_LABELS = {"incident": _l("Incident"), "request": _l("Request")}
+TYPE_LABELS = {"incident": N_("Incident"), "request": N_("Request")}
 CHANNEL_LABELS = {
-    "remote": _l("remote"),
-    "on_site": _l("on site"),
-    "posted": _l("posted"),
-    "hotline": _l("hotline"),
+    "remote": N_("remote"),
+    "on_site": N_("on site"),
+    "posted": N_("posted"),
+    "hotline": N_("hotline"),
 }
 
 
@@ -61,11 +65,18 @@ def safe_html(html: str) -> Markup:
 
 @pages.app_context_processor
 def _labels() -> dict[str, Any]:
+    # One catalog lookup for the render, then one dictionary lookup per label (lazy strings
+    # would each look the catalog up again, every time they are displayed).
+    ugettext = get_translations().ugettext
+
+    def translated(labels: dict[str, str]) -> dict[str, str]:
+        return {code: ugettext(msgid) for code, msgid in labels.items()}
+
     return {
-        "status_labels": STATUS_LABELS,
-        "move_labels": MOVE_LABELS,
-        "type_labels": TYPE_LABELS,
-        "channel_labels": CHANNEL_LABELS,
+        "status_labels": translated(STATUS_LABELS),
+        "move_labels": translated(MOVE_LABELS),
+        "type_labels": translated(TYPE_LABELS),
+        "channel_labels": translated(CHANNEL_LABELS),
     }
 
 
@@ -122,18 +133,76 @@ def _ci_options() -> list[tuple[str, str]]:
     ][:2000]
 
 
+def _assignees_query() -> sa.Select[Any]:
+    """Active non-manager users who see the tenant ``:tenant_id``: those of every tenant, and
+    those bound to the tenant or to one of its ancestors (a user sees the sub-tenants of its
+    tenants, config.tenancy). One statement, whatever the number of users."""
+    up = (
+        select(Tenant.id, Tenant.parent_id)
+        .where(Tenant.id == sa.bindparam("tenant_id"))
+        .cte("ticket_tenant_ancestors", recursive=True)
+    )
+    up = up.union(select(Tenant.id, Tenant.parent_id).where(Tenant.id == up.c.parent_id))
+    bound = (
+        select(user_tenants.c.user_id)
+        .where(user_tenants.c.user_id == User.id, user_tenants.c.tenant_id.in_(select(up.c.id)))
+        .exists()
+    )
+    return (
+        select(User.username, User.full_name)
+        .where(
+            User.active.is_(True),
+            User.role != Role.MANAGER,
+            sa.or_(User.all_tenants.is_(True), User.role == Role.ADMIN, bound),
+        )
+        .order_by(User.username)
+    )
+
+
+_ASSIGNEES = _assignees_query()  # built once; the tenant is a bound parameter
+
+
+def _rows(stmt: sa.Select[Any], params: dict[str, Any] | None = None) -> sa.CursorResult[Any]:
+    """Rows of a column select, through the session's connection (and transaction): the
+    ORM's statement handling costs half of such a read and gives nothing for plain rows."""
+    return db.session.connection().execute(stmt, params)
+
+
 def _assignees(tenant_id: int) -> list[tuple[str, str]]:
-    users = db.session.execute(
-        select(User).where(User.active.is_(True), User.role != "manager").order_by(User.username)
-    ).scalars()
-    return [
-        (u.username, u.full_name or u.username)
-        for u in users
-        if services.user_sees_tenant(u, tenant_id)
-    ]
+    rows = _rows(_ASSIGNEES, {"tenant_id": tenant_id}).all()
+    return [(username, full_name or username) for username, full_name in rows]
 
 
 # -- the queue ------------------------------------------------------------------------------
+
+
+# The queue shows seven columns: it selects them (with the tenant's name joined), not whole
+# tickets with their related rows. Two statements, whatever the number of tickets, each
+# built once with bound parameters (the user, the visible tenants), so that a request neither
+# rebuilds nor re-hashes them: (mine, unassigned) for actors of every tenant, and for others.
+def _queue_statements(scoped: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    base = (
+        select(
+            Ticket.id,
+            Ticket.title,
+            Tenant.name.label("tenant_name"),
+            Ticket.priority,
+            Ticket.status,
+            Ticket.sla_breached,
+            Ticket.due_to_resolve_at,
+        )
+        .join(Tenant, Tenant.id == Ticket.tenant_id)
+        .where(Ticket.deleted_at.is_(None), Ticket.status.in_(sorted(s.value for s in OPEN)))
+    )
+    if scoped:  # config.tenancy.tenant_condition (the ticket's tenant is never NULL)
+        base = base.where(Ticket.tenant_id.in_(sa.bindparam("visible_ids", expanding=True)))
+    order = (Ticket.sla_breached.desc(), Ticket.due_to_resolve_at.asc(), Ticket.id.asc())
+    mine = base.where(Ticket.assignee_id == sa.bindparam("user_id")).order_by(*order).limit(200)
+    unassigned = base.where(Ticket.assignee_id.is_(None)).order_by(*order).limit(200)
+    return mine, unassigned
+
+
+_QUEUE = {scoped: _queue_statements(scoped) for scoped in (False, True)}
 
 
 @pages.get("/tickets")
@@ -141,22 +210,30 @@ def _assignees(tenant_id: int) -> list[tuple[str, str]]:
 def queue() -> Any:
     """My queue: tickets assigned to me, then unassigned ones of my tenants; late ones first."""
     actor = current_actor()
-    base = queries.tickets_select(actor).where(Ticket.status.in_([s.value for s in OPEN]))
-    order = (Ticket.sla_breached.desc(), Ticket.due_to_resolve_at.asc(), Ticket.id.asc())
-    mine = (
-        db.session.execute(
-            base.where(Ticket.assignee_id == actor.user_id).order_by(*order).limit(200)
-        )
-        .unique()
-        .scalars()
-        .all()
-    )
-    unassigned = (
-        db.session.execute(base.where(Ticket.assignee_id.is_(None)).order_by(*order).limit(200))
-        .unique()
-        .scalars()
-        .all()
-    )
+    ids = visible_tenant_ids(actor)
+    mine_stmt, unassigned_stmt = _QUEUE[ids is not None]
+    params: dict[str, Any] = {"user_id": actor.user_id}
+    if ids is not None:
+        params["visible_ids"] = sorted(ids)
+    # The ticket URLs differ only by the id: url_for once, not once per row.
+    prefix = url_for("sd_pages.ticket", ticket_id=1)[:-1]
+
+    def rows(stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": r.id,
+                "url": f"{prefix}{r.id}",
+                "title": r.title,
+                "tenant_name": r.tenant_name,
+                "priority": r.priority,
+                "status": r.status.value,
+                "sla_breached": r.sla_breached,
+                "due_to_resolve_at": r.due_to_resolve_at,
+            }
+            for r in _rows(stmt, params)
+        ]
+
+    mine, unassigned = rows(mine_stmt), rows(unassigned_stmt)
     return render_template("servicedesk/queue.html", mine=mine, unassigned=unassigned, now=utcnow())
 
 
@@ -211,55 +288,70 @@ def new_ticket() -> Any:
 # -- a ticket ---------------------------------------------------------------------------------
 
 
+# The timeline's three reads select only what the page shows, and are built once (the ticket
+# is a bound parameter): three statements, whatever the number of comments, time entries and
+# changes.
+_COMMENTS = (
+    select(Comment.created_at, Comment.kind, Comment.author_name, Comment.body, Comment.private)
+    .where(Comment.ticket_id == sa.bindparam("ticket_id"))
+    .order_by(Comment.id)
+)
+_TIME_ENTRIES = (
+    select(
+        TimeEntry.created_at,
+        User.username,
+        TimeEntry.minutes,
+        TimeEntry.activity,
+        TimeEntry.date,
+        TimeEntry.note,
+    )
+    .join(User, User.id == TimeEntry.user_id)
+    .where(TimeEntry.ticket_id == sa.bindparam("ticket_id"), TimeEntry.deleted_at.is_(None))
+    .order_by(TimeEntry.id)
+)
+_CHANGES = (
+    select(
+        ChangeRecord.at,
+        ChangeRecord.username,
+        ChangeRecord.action,
+        ChangeRecord.before,
+        ChangeRecord.after,
+    )
+    .where(
+        ChangeRecord.object_type == "ticket", ChangeRecord.object_id == sa.bindparam("ticket_id")
+    )
+    .order_by(ChangeRecord.id)
+)
+
+
 def _timeline(ticket: Ticket) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for c in db.session.execute(select(Comment).where(Comment.ticket_id == ticket.id)).scalars():
-        items.append(
-            {
-                "at": c.created_at,
-                "kind": c.kind,
-                "who": c.author_name,
-                "text": c.body,
-                "private": c.private,
-            }
-        )
-    for e in (
-        db.session.execute(
-            select(TimeEntry).where(
-                TimeEntry.ticket_id == ticket.id, TimeEntry.deleted_at.is_(None)
-            )
-        )
-        .unique()
-        .scalars()
-    ):
-        items.append(
-            {
-                "at": e.created_at,
-                "kind": "time",
-                "who": e.user.username,
-                "minutes": e.minutes,
-                "activity": e.activity,
-                "date": e.date,
-                "text": e.note,
-            }
-        )
-    changes = db.session.execute(
-        select(ChangeRecord)
-        .where(ChangeRecord.object_type == "ticket", ChangeRecord.object_id == ticket.id)
-        .order_by(ChangeRecord.id)
-    ).scalars()
-    for ch in changes:
-        before, after = ch.before or {}, ch.after or {}
-        if ch.action == "create":
-            items.append(
-                {"at": ch.at, "kind": "opened", "who": ch.username, "to": after.get("status")}
-            )
+    params = {"ticket_id": ticket.id}
+    items: list[dict[str, Any]] = [
+        {"at": at, "kind": kind, "who": who, "text": body, "private": private}
+        for at, kind, who, body, private in _rows(_COMMENTS, params)
+    ]
+    items.extend(
+        {
+            "at": at,
+            "kind": "time",
+            "who": username,
+            "minutes": minutes,
+            "activity": activity,
+            "date": date,
+            "text": note,
+        }
+        for at, username, minutes, activity, date, note in _rows(_TIME_ENTRIES, params)
+    )
+    for at, username, action, before, after in _rows(_CHANGES, params):
+        before, after = before or {}, after or {}
+        if action == "create":
+            items.append({"at": at, "kind": "opened", "who": username, "to": after.get("status")})
         elif before.get("status") != after.get("status"):
             items.append(
                 {
-                    "at": ch.at,
+                    "at": at,
                     "kind": "status",
-                    "who": ch.username,
+                    "who": username,
                     "from": before.get("status"),
                     "to": after.get("status"),
                 }
@@ -295,7 +387,37 @@ def _show(
 @login_required
 def ticket(ticket_id: int) -> Any:
     """A ticket with its timeline and the forms to move it, comment, and log time."""
-    return _show(services.get_ticket(ticket_id, current_actor()))
+    return _show(_page_ticket(ticket_id))
+
+
+def _page_options() -> tuple[Any, ...]:
+    from cmdb.models import CI
+
+    return (
+        # The page shows the tenant's name: joined here, not lazily loaded afterwards.
+        joinedload(Ticket.tenant).load_only(Tenant.name).raiseload("*"),
+        joinedload(Ticket.category).load_only(Category.path),
+        joinedload(Ticket.ci).load_only(CI.kind, CI.code, CI.name).raiseload("*"),
+        joinedload(Ticket.assignee).load_only(User.username),
+        lazyload(Ticket.satisfaction),
+    )
+
+
+def _page_ticket(ticket_id: int) -> Ticket:
+    """The ticket as services.get_ticket finds it (tenant scope, not in the trash), loaded with
+    what the page shows in the same statement."""
+    global _PAGE_OPTIONS
+    if _PAGE_OPTIONS is None:
+        _PAGE_OPTIONS = _page_options()
+    item = get_scoped(
+        Ticket, ticket_id, current_actor(), options=_PAGE_OPTIONS, cache_key="ticket_page_html"
+    )
+    if item.deleted_at is not None:
+        raise NotFound(f"Ticket {ticket_id} not found.")
+    return item
+
+
+_PAGE_OPTIONS: tuple[Any, ...] | None = None
 
 
 @pages.post("/tickets/<int:ticket_id>/etat")
