@@ -15,6 +15,7 @@ from config.auth import authenticate_bearer, set_request_actor, throttle_failure
 from config.db import db, install_engine_tuning, utcnow
 from config.errors import AppError, register_error_handlers, render_app_error, request_id
 from config.extensions import make_api, migrate
+from config.jsonio import FastJSONProvider
 from config.settings import Settings
 from config.web import init_web
 
@@ -41,12 +42,11 @@ def create_app(
     keys applied last (tests use them, as flaskr's ``create_app(test_config)`` does).
     """
     app = Flask("syndic", instance_relative_config=True, static_folder=None)
+    app.json = FastJSONProvider(app)
     settings = settings or Settings.from_env()
     if settings.instance_path:
         app.instance_path = settings.instance_path
     app.extensions["syndic.settings"] = settings
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # UTF-8, not \u escapes
     app.url_map.converters["int"] = BoundedIntConverter
     app.url_map.strict_slashes = False
     app.config.from_mapping(settings.flask_config(app.instance_path))

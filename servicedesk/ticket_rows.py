@@ -212,7 +212,8 @@ def ticket_page(stmt: sa.Select[Any], args: Mapping[str, Any]) -> dict[str, Any]
     ids = conn.execute(stmt.limit(limit).offset(offset)).scalars().all()
     results = []
     if ids:
-        rows = {row[0]: row for row in conn.execute(_page_statement(), {"ids": ids})}
+        # .all(): one fetchall, not a fetchone per row.
+        rows = {row[0]: row for row in conn.execute(_page_statement(), {"ids": ids}).all()}
         results = [_to_json(rows[i]) for i in ids]
     return {
         "count": count,
