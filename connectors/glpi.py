@@ -696,42 +696,70 @@ class GlpiSync:
             )
 
     def _tasks(self, rows: list[dict[str, Any]]) -> None:
-        """A page of tasks: mapped one by one (errors recorded with the task id), written in
-        one batch; if the batch fails as a whole, record by record."""
+        """A page of tasks (see :meth:`_write_page`); a task without time deletes its entry.
+        Mapping writes nothing (placeholder users have their own savepoint)."""
+        self._write_page(
+            "task",
+            rows,
+            self._task_data,
+            lambda batch: bulk.upsert_external_time_entries(
+                batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
+            ),
+            self._task,
+            after=self._trash_warning,
+            no_data=self._no_time,
+        )
+
+    def _write_page(
+        self,
+        kind: str,
+        rows: list[dict[str, Any]],
+        data_of: Callable[[dict[str, Any]], dict[str, Any] | None],
+        upsert: Callable[[list[tuple[str, dict[str, Any]]]], list[Any]],
+        single: Callable[[dict[str, Any]], str],
+        *,
+        after: Callable[[str, str, Any], None] | None = None,
+        no_data: Callable[[int], str] | None = None,
+    ) -> None:
+        """A page of sub-items: mapped one by one (errors recorded with the item's id), the
+        good ones written in one batch by ``upsert`` (``(result, ticket, error)`` per item);
+        if the batch fails as a whole, record by record through ``single``. A row that maps
+        to nothing is counted by ``no_data`` when given, else not at all."""
         batch: list[tuple[str, dict[str, Any]]] = []
         for row in rows:
             ext = row.get("id")
             try:
-                data = self._task_data(row)  # writes nothing (placeholder users: own savepoint)
+                record_id = _int(row, "id")
+                data = data_of(row)
                 if data is None:
-                    self.run.count("task", self._no_time(_int(row, "id")))
+                    if no_data is not None:
+                        self.run.count(kind, no_data(record_id))
                     continue
             except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
-                self.run.error("task", ext, record_message(exc))
-                self.run.count("task", "skipped")
+                self.run.error(kind, ext, record_message(exc))
+                self.run.count(kind, "skipped")
                 continue
-            batch.append((str(ext), data))
+            batch.append((str(record_id), data))
         if not batch:
             return
         try:
             with db.session.begin_nested():
-                results = bulk.upsert_external_time_entries(
-                    batch, source=self.source, actor=SYSTEM, now=utcnow(), rules=self.rules
-                )
+                results = upsert(batch)
         except sa.exc.SQLAlchemyError as exc:
             if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
                 raise
             by_id = {str(r.get("id")): r for r in rows}
             for ext, _data in batch:
-                self.run.apply("task", ext, functools.partial(self._task, by_id[ext]))
+                self.run.apply(kind, ext, functools.partial(single, by_id[ext]))
             return
         for (ext, _data), (result, ticket, error) in zip(batch, results, strict=True):
             if error is not None or result is None:
-                self.run.error("task", ext, record_message(error or ValueError("refused")))
-                self.run.count("task", "skipped")
+                self.run.error(kind, ext, record_message(error or ValueError("refused")))
+                self.run.count(kind, "skipped")
                 continue
-            self.run.count("task", result)
-            self._trash_warning(ext, result, ticket)
+            self.run.count(kind, result)
+            if after is not None:
+                after(ext, result, ticket)
 
     # -- follow-ups (ITILFollowup → comments) -------------------------------------------
 
@@ -783,42 +811,18 @@ class GlpiSync:
             )
 
     def _followups(self, rows: list[dict[str, Any]]) -> None:
-        """A page of follow-ups: mapped one by one (errors recorded with the follow-up id),
-        written in one batch; record by record if the batch fails as a whole. Those of
-        other items than tickets are not counted."""
-        batch: list[tuple[str, dict[str, Any]]] = []
-        for row in rows:
-            ext = row.get("id")
-            try:
-                followup_id = _int(row, "id")
-                data = self._followup_data(row)
-            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
-                self.run.error("followup", ext, record_message(exc))
-                self.run.count("followup", "skipped")
-                continue
-            if data is not None:
-                batch.append((str(followup_id), data))
-        if not batch:
-            return
-        try:
-            with db.session.begin_nested():
-                results = bulk.upsert_external_comments(
-                    batch, source=self.source, actor=SYSTEM, now=utcnow()
-                )
-        except sa.exc.SQLAlchemyError as exc:
-            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
-                raise
-            by_id = {str(r.get("id")): r for r in rows}
-            for ext, _data in batch:
-                self.run.apply("followup", ext, functools.partial(self._followup, by_id[ext]))
-            return
-        for (ext, _data), (result, ticket, error) in zip(batch, results, strict=True):
-            if error is not None or result is None:
-                self.run.error("followup", ext, record_message(error or ValueError("refused")))
-                self.run.count("followup", "skipped")
-                continue
-            self.run.count("followup", result)
-            self._followup_trash_warning(ext, result, ticket)
+        """A page of follow-ups (see :meth:`_write_page`); those of other items than tickets
+        are not counted."""
+        self._write_page(
+            "followup",
+            rows,
+            self._followup_data,
+            lambda batch: bulk.upsert_external_comments(
+                batch, source=self.source, actor=SYSTEM, now=utcnow()
+            ),
+            self._followup,
+            after=self._followup_trash_warning,
+        )
 
     def _phase_followups(self, state: dict[str, Any]) -> None:
         query = {"get_hateoas": "false", "sort": "id", "order": "ASC"}
@@ -863,42 +867,16 @@ class GlpiSync:
         return result
 
     def _satisfactions(self, rows: list[dict[str, Any]]) -> None:
-        """A page of surveys: the answered ones written in one batch (errors recorded with
-        the survey id); unanswered ones are not counted."""
-        batch: list[tuple[str, dict[str, Any]]] = []
-        for row in rows:
-            ext = row.get("id")
-            try:
-                survey_id = _int(row, "id")
-                data = self._satisfaction_data(row)
-            except (RecordError, AppError, KeyError, TypeError, ValueError) as exc:
-                self.run.error("satisfaction", ext, record_message(exc))
-                self.run.count("satisfaction", "skipped")
-                continue
-            if data is not None:
-                batch.append((str(survey_id), data))
-        if not batch:
-            return
-        try:
-            with db.session.begin_nested():
-                results = bulk.upsert_external_satisfactions(
-                    batch, source=self.source, actor=SYSTEM, now=utcnow()
-                )
-        except sa.exc.SQLAlchemyError as exc:
-            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
-                raise
-            by_id = {str(r.get("id")): r for r in rows}
-            for ext, _data in batch:
-                self.run.apply(
-                    "satisfaction", ext, functools.partial(self._satisfaction, by_id[ext])
-                )
-            return
-        for (ext, _data), (result, _ticket, error) in zip(batch, results, strict=True):
-            if error is not None or result is None:
-                self.run.error("satisfaction", ext, record_message(error or ValueError("refused")))
-                self.run.count("satisfaction", "skipped")
-                continue
-            self.run.count("satisfaction", result)
+        """A page of surveys (see :meth:`_write_page`); unanswered ones are not counted."""
+        self._write_page(
+            "satisfaction",
+            rows,
+            self._satisfaction_data,
+            lambda batch: bulk.upsert_external_satisfactions(
+                batch, source=self.source, actor=SYSTEM, now=utcnow()
+            ),
+            self._satisfaction,
+        )
 
     def _phase_satisfactions(self, state: dict[str, Any]) -> None:
         query = {"get_hateoas": "false", "sort": "id", "order": "ASC"}
