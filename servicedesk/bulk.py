@@ -212,23 +212,14 @@ def upsert_external_time_entries(
                 select(Tenant).where(Tenant.code.in_(chunk))
             ).scalars():
                 tenants[tenant.code] = tenant
-        tickets: dict[str, TicketRef] = {}
-        wanted = (
-            str(items[i][1]["ticket_external_id"])
-            for i in new
-            if items[i][1].get("ticket_external_id")
+        tickets = _tickets_of(
+            source,
+            (
+                str(items[i][1]["ticket_external_id"])
+                for i in new
+                if items[i][1].get("ticket_external_id")
+            ),
         )
-        for chunk in _chunks(wanted):
-            stmt = select(Ticket.id, Ticket.tenant_id, Ticket.deleted_at, Ticket.external_id).where(
-                Ticket.source == source, Ticket.external_id.in_(chunk)
-            )
-            for row in db.session.execute(stmt):
-                tickets[str(row.external_id)] = TicketRef(
-                    id=row.id,
-                    tenant_id=row.tenant_id,
-                    deleted_at=row.deleted_at,
-                    external_id=row.external_id,
-                )
         stamp = utcnow()
         params: list[dict[str, Any]] = []
         placed: list[tuple[int, Any]] = []
@@ -277,6 +268,23 @@ def upsert_external_time_entries(
     return out
 
 
+def _tickets_of(source: str, external_ids: Iterable[str]) -> dict[str, TicketRef]:
+    """The source's tickets with these external ids (id, tenant, trash), by external id."""
+    tickets: dict[str, TicketRef] = {}
+    for chunk in _chunks(external_ids):
+        stmt = select(Ticket.id, Ticket.tenant_id, Ticket.deleted_at, Ticket.external_id).where(
+            Ticket.source == source, Ticket.external_id.in_(chunk)
+        )
+        for row in db.session.execute(stmt):
+            tickets[str(row.external_id)] = TicketRef(
+                id=row.id,
+                tenant_id=row.tenant_id,
+                deleted_at=row.deleted_at,
+                external_id=row.external_id,
+            )
+    return tickets
+
+
 def upsert_external_comments(
     items: Iterable[tuple[str, Mapping[str, Any]]],
     *,
@@ -295,19 +303,7 @@ def upsert_external_comments(
     items = list(items)
     out: list[tuple[Result | None, Any, Exception | None]] = [(None, None, None)] * len(items)
     with transaction(actor=actor):
-        tickets: dict[str, TicketRef] = {}
-        wanted = (str(d.get("ticket_external_id")) for _, d in items)
-        for chunk in _chunks(wanted):
-            stmt = select(Ticket.id, Ticket.tenant_id, Ticket.deleted_at, Ticket.external_id).where(
-                Ticket.source == source, Ticket.external_id.in_(chunk)
-            )
-            for row in db.session.execute(stmt):
-                tickets[str(row.external_id)] = TicketRef(
-                    id=row.id,
-                    tenant_id=row.tenant_id,
-                    deleted_at=row.deleted_at,
-                    external_id=row.external_id,
-                )
+        tickets = _tickets_of(source, (str(d.get("ticket_external_id")) for _, d in items))
         authors: dict[str, int] = {}
         for chunk in _chunks(str(d["author"]) for _, d in items if d.get("author")):
             for user_id, username in db.session.execute(
@@ -391,18 +387,7 @@ def upsert_external_satisfactions(
     items = list(items)
     out: list[tuple[Result | None, Any, Exception | None]] = [(None, None, None)] * len(items)
     with transaction(actor=actor):
-        tickets: dict[str, TicketRef] = {}
-        for chunk in _chunks(str(d.get("ticket_external_id")) for _, d in items):
-            stmt = select(Ticket.id, Ticket.tenant_id, Ticket.deleted_at, Ticket.external_id).where(
-                Ticket.source == source, Ticket.external_id.in_(chunk)
-            )
-            for row in db.session.execute(stmt):
-                tickets[str(row.external_id)] = TicketRef(
-                    id=row.id,
-                    tenant_id=row.tenant_id,
-                    deleted_at=row.deleted_at,
-                    external_id=row.external_id,
-                )
+        tickets = _tickets_of(source, (str(d.get("ticket_external_id")) for _, d in items))
         existing: dict[int, Satisfaction] = {}
         for chunk in _chunks(str(t.id) for t in tickets.values()):
             stmt = select(Satisfaction).where(Satisfaction.ticket_id.in_([int(i) for i in chunk]))
