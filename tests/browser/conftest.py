@@ -116,12 +116,31 @@ class Pages:
         self.click_and_wait(css)
 
     def click_and_wait(self, css: str) -> None:
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
-        old = self.find("html")
-        self.find(css).click()
-        WebDriverWait(self.driver, 15).until(ec.staleness_of(old))
+        for attempt in range(3):
+            # Chromium can still be settling the document it just loaded: a click then fails
+            # with "Node with given id does not belong to the document". Wait for a complete
+            # document, and try again if the click failed without leaving the page.
+            WebDriverWait(self.driver, 15).until(
+                lambda d: d.execute_script("return document.readyState") == "complete"
+            )
+            old = self.find("html")
+            try:
+                self.find(css).click()
+            except (StaleElementReferenceException, WebDriverException) as exc:
+                transient = isinstance(exc, StaleElementReferenceException) or (
+                    "does not belong to the document" in str(exc)
+                )
+                if not transient or attempt == 2:
+                    raise
+                if ec.staleness_of(old)(self.driver):
+                    return  # the click went through: the page changed
+                continue
+            WebDriverWait(self.driver, 15).until(ec.staleness_of(old))
+            return
 
     @property
     def path(self) -> str:
