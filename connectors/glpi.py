@@ -1043,9 +1043,14 @@ class GlpiSync:
             for _page, rows, position in pages:
                 ids = [_int(r, "2") for r in rows]
                 full = {r["id"]: r for r in self.client.items("Ticket", ids) if "id" in r}
-                tasks = {i: self._ticket_tasks(i) for i in full}
-                followups = {i: self._ticket_followups(i) for i in full}
-                surveys = {i: self._ticket_satisfaction(i) for i in full}
+                tasks = {i: self._ticket_items(i, "TicketTask", "task", "tasks") for i in full}
+                followups = {
+                    i: self._ticket_items(i, "ITILFollowup", "followup", "follow-ups") for i in full
+                }
+                surveys = {
+                    i: self._ticket_items(i, "TicketSatisfaction", "satisfaction", "satisfaction")
+                    for i in full
+                }
                 links = {i: self._ticket_ci(i) for i in full}
                 self.requester_of.clear()
                 self.assignee_of.clear()
@@ -1090,27 +1095,15 @@ class GlpiSync:
     def _phase_search_trash(self, state: dict[str, Any]) -> None:
         self._phase_search(state, trash=True)
 
-    def _ticket_tasks(self, ticket_id: int) -> list[dict[str, Any]] | None:
+    def _ticket_items(
+        self, ticket_id: int, itemtype: str, kind: str, what: str
+    ) -> list[dict[str, Any]] | None:
+        """A ticket's sub-items (``Ticket/{id}/{itemtype}``), or None when the listing failed
+        (recorded in the run log as a failed listing)."""
         try:
-            return self._fetch_all(f"Ticket/{ticket_id}/TicketTask")
+            return self._fetch_all(f"Ticket/{ticket_id}/{itemtype}")
         except GlpiError as exc:
-            self.run.listing_failed("task", f"tasks of ticket {ticket_id} not read: {exc}")
-            return None
-
-    def _ticket_followups(self, ticket_id: int) -> list[dict[str, Any]] | None:
-        try:
-            return self._fetch_all(f"Ticket/{ticket_id}/ITILFollowup")
-        except GlpiError as exc:
-            self.run.listing_failed("followup", f"follow-ups of ticket {ticket_id} not read: {exc}")
-            return None
-
-    def _ticket_satisfaction(self, ticket_id: int) -> list[dict[str, Any]] | None:
-        try:
-            return self._fetch_all(f"Ticket/{ticket_id}/TicketSatisfaction")
-        except GlpiError as exc:
-            self.run.listing_failed(
-                "satisfaction", f"satisfaction of ticket {ticket_id} not read: {exc}"
-            )
+            self.run.listing_failed(kind, f"{what} of ticket {ticket_id} not read: {exc}")
             return None
 
     def _ticket_actors(self, ticket_id: int) -> bool:
