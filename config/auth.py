@@ -33,6 +33,7 @@ from config.db import (
     UTCDateTime,
     VersionedMixin,
     db,
+    known_object,
     transaction,
     utcnow,
 )
@@ -264,23 +265,34 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("ascii")).hexdigest()
 
 
-# A constant Core statement (cached compiled form, no ORM entity loading): this runs on
-# every API request.
+# A constant Core statement over the tables' own columns (cached compiled form, and no
+# ORM compile or result layer: about half the cost of the same SELECT named through the
+# mapped classes): this runs on every API request.
+_TOKENS, _USERS = Token.__table__.c, User.__table__.c
 _TOKEN_LOOKUP = (
     select(
-        Token.id.label("token_id"),
-        Token.expires_at,
-        Token.revoked_at,
-        Token.last_used_at,
-        User.id.label("user_id"),
-        User.username,
-        User.role,
-        User.all_tenants,
-        User.active,
+        _TOKENS.id.label("token_id"),
+        _TOKENS.expires_at,
+        _TOKENS.revoked_at,
+        _TOKENS.last_used_at,
+        _USERS.id.label("user_id"),
+        _USERS.username,
+        _USERS.role,
+        _USERS.all_tenants,
+        _USERS.active,
     )
-    .join(User, User.id == Token.user_id)
-    .where(Token.digest == sa.bindparam("digest"))
+    .join(User.__table__, _USERS.id == _TOKENS.user_id)
+    .where(_TOKENS.digest == sa.bindparam("digest"))
 )
+
+
+def actor_user(actor: Actor) -> User:
+    """The acting user as an object of this session, without a SELECT: it holds the id and
+    username the request was authenticated with (read a moment ago) and loads any other
+    attribute from the database when first read."""
+    if actor.user_id is None:
+        raise ValueError("the system actor is no user")
+    return known_object(User, id=actor.user_id, username=actor.username)
 
 
 def authenticate_bearer(header: str | None, *, now: datetime) -> Actor:

@@ -178,6 +178,7 @@ def _tenant_of(obj: Any, state: dict[str, Any] | None) -> int | None:
 
 _PENDING = "syndic.changelog.pending"
 _ROWS = "syndic.changelog.rows"
+_INSERT_CHANGES = insert(cast(sa.Table, ChangeRecord.__table__))
 _UNDO = "syndic.changelog.undo"
 
 Key = tuple[str, int]
@@ -269,6 +270,25 @@ def record_created(session: Session, model: Any, rows: list[tuple[int, dict[str,
         _merge(session, acc, (model.__object_type__, object_id), entry)
 
 
+# One INSERT statement per model, built once (SQLAlchemy then skips rebuilding and hashing it).
+_INSERTS: dict[Any, sa.Insert] = {}
+
+
+def insert_created(session: Session, model: Any, params: list[dict[str, Any]]) -> list[int]:
+    """One Core INSERT of ``params`` into ``model``'s table (ids in the order of ``params``),
+    each row logged as :func:`record_created` does: the bulk and single-row paths that skip
+    the ORM's unit of work, with the change log they would have had."""
+    if not params:
+        return []
+    stmt = _INSERTS.get(model)
+    if stmt is None:
+        table = cast(sa.Table, model.__table__)
+        stmt = _INSERTS[model] = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids = list(session.execute(stmt, params).scalars())
+    record_created(session, model, list(zip(ids, params, strict=True)))
+    return ids
+
+
 @event.listens_for(Session, "before_commit")
 def _write(session: Session) -> None:
     if session.info.get(_PENDING) or session.new or session.dirty or session.deleted:
@@ -313,7 +333,7 @@ def _write(session: Session) -> None:
             }
         )
     if out:
-        session.connection().execute(insert(cast(sa.Table, ChangeRecord.__table__)), out)
+        session.connection().execute(_INSERT_CHANGES, out)
 
 
 @event.listens_for(Session, "after_soft_rollback")

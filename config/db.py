@@ -15,14 +15,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    declared_attr,
+    make_transient_to_detached,
+    mapped_column,
+)
+from sqlalchemy.orm.util import identity_key
 
 __all__ = [
     "Base",
@@ -56,6 +64,8 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+_M = TypeVar("_M")
 
 if TYPE_CHECKING:  # mypy cannot use the attribute ``db.Model`` as a base class
 
@@ -142,6 +152,21 @@ class VersionedMixin:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
         return {"version_id_col": cls.version}
+
+
+def known_object(model: type[_M], **values: Any) -> _M:
+    """The object of ``model`` whose row holds ``values`` (its ``id`` among them), as an
+    object of the session, without a SELECT: for a row the request has just read or written
+    through Core. Attributes not given load from the database when first read; an object of
+    that identity already in the session is returned as it is."""
+    session = db.session()
+    existing = session.identity_map.get(identity_key(model, values["id"]))
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 # -- SQLite tuning and IMMEDIATE write transactions -----------------------------------------

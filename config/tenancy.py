@@ -19,7 +19,16 @@ from sqlalchemy import ForeignKey, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config.auth import Actor, require, user_tenants
-from config.db import EnumType, JSONType, Model, TimestampMixin, VersionedMixin, db, transaction
+from config.db import (
+    EnumType,
+    JSONType,
+    Model,
+    TimestampMixin,
+    VersionedMixin,
+    db,
+    known_object,
+    transaction,
+)
 from config.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
@@ -31,6 +40,7 @@ __all__ = [
     "delete_tenant",
     "get_scoped",
     "resolve_tenant",
+    "tenant_ref",
     "tenant_scope",
     "update_tenant",
     "visible_tenant_ids",
@@ -79,7 +89,8 @@ def _visible_tenants_query() -> Select[tuple[int]]:
         user_tenants.c.user_id == sa.bindparam("actor_user_id")
     )
     tree = base.cte("visible_tenants", recursive=True)
-    tree = tree.union(select(Tenant.id).where(Tenant.parent_id == tree.c.id))
+    tenants = Tenant.__table__.c  # the table's columns: a Core statement, no ORM layer
+    tree = tree.union(select(tenants.id).where(tenants.parent_id == tree.c.id))
     return select(tree.c.id)
 
 
@@ -212,6 +223,53 @@ def _label(model: type) -> str:
     return str(getattr(model, "__object_type__", model.__name__)).replace("_", " ").capitalize()
 
 
+# Built once (bound parameters): naming a tenant is part of most writes, and SQLAlchemy
+# then neither rebuilds nor hashes the statement per request.
+_TENANT_BY_CODE = select(Tenant).where(Tenant.code == sa.bindparam("code"))
+_VISIBLE_TENANT_BY_CODE = _TENANT_BY_CODE.where(
+    Tenant.id.in_(sa.bindparam("visible_ids", expanding=True))
+)
+
+
+def _tenant_named(code: str, actor: Actor) -> Tenant | None:
+    """The tenant of this code if the actor sees it (one statement)."""
+    ids = visible_tenant_ids(actor)
+    if ids is None:
+        return db.session.execute(_TENANT_BY_CODE, {"code": code}).scalar_one_or_none()
+    return db.session.execute(
+        _VISIBLE_TENANT_BY_CODE, {"code": code, "visible_ids": sorted(ids)}
+    ).scalar_one_or_none()
+
+
+_TENANTS = Tenant.__table__.c
+_TENANT_REF = select(_TENANTS.id, _TENANTS.code).where(_TENANTS.code == sa.bindparam("code"))
+_TENANT_REF_IN_LIST = _TENANT_REF.where(
+    _TENANTS.id.in_(sa.bindparam("visible_ids", expanding=True))
+)
+_TENANT_REF_IN_TREE = _TENANT_REF.where(_TENANTS.id.in_(_VISIBLE_TENANTS.scalar_subquery()))
+
+
+def tenant_ref(code: str | None, actor: Actor, *, field: str = "tenant") -> Tenant | None:
+    """:func:`resolve_tenant` for a write that needs only the tenant's id and code (a time
+    entry): one Core statement (the actor's tenants as a subquery unless this request has
+    read them already), and an object of the session whose other attributes load when
+    first read."""
+    if code is None:
+        return None
+    if actor.all_tenants:
+        row = db.session.execute(_TENANT_REF, {"code": code}).first()
+    elif "tenant_ids" in actor.cache:
+        ids = sorted(actor.cache["tenant_ids"])
+        row = db.session.execute(_TENANT_REF_IN_LIST, {"code": code, "visible_ids": ids}).first()
+    else:
+        row = db.session.execute(
+            _TENANT_REF_IN_TREE, {"code": code, "actor_user_id": actor.user_id}
+        ).first()
+    if row is None:
+        raise ValidationFailed("Unknown tenant.", errors={field: [f"Unknown tenant {code!r}."]})
+    return known_object(Tenant, id=row.id, code=row.code)
+
+
 def resolve_tenant(code: str | None, actor: Actor, *, field: str = "tenant") -> Tenant | None:
     """A tenant named in a request body, or ValidationFailed naming the field.
 
@@ -219,16 +277,14 @@ def resolve_tenant(code: str | None, actor: Actor, *, field: str = "tenant") -> 
     """
     if code is None:
         return None
-    stmt = tenant_scope(select(Tenant).where(Tenant.code == code), actor)
-    tenant = db.session.execute(stmt).scalar_one_or_none()
+    tenant = _tenant_named(code, actor)
     if tenant is None:
         raise ValidationFailed("Unknown tenant.", errors={field: [f"Unknown tenant {code!r}."]})
     return tenant
 
 
 def get_tenant_by_code(code: str, actor: Actor) -> Tenant:
-    stmt = tenant_scope(select(Tenant).where(Tenant.code == code), actor)
-    tenant = db.session.execute(stmt).scalar_one_or_none()
+    tenant = _tenant_named(code, actor)
     if tenant is None:
         raise NotFound(f"Tenant {code!r} not found.")
     return tenant

@@ -19,11 +19,10 @@ from collections.abc import Iterable, Mapping
 from types import SimpleNamespace
 from typing import Any, cast
 
-import sqlalchemy as sa
 from sqlalchemy import select
 
 from config.auth import Actor, User
-from config.changelog import record_created
+from config.changelog import insert_created
 from config.db import db, transaction, utcnow
 from config.errors import ValidationFailed
 from config.tenancy import Tenant
@@ -84,16 +83,7 @@ def _split(
 
 def _insert(model: Any, params: list[dict[str, Any]]) -> list[int]:
     """One INSERT for the rows (ids in their order), logged in the change log."""
-    if not params:
-        return []
-    table = model.__table__
-    ids = list(
-        db.session.execute(
-            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), params
-        ).scalars()
-    )
-    record_created(db.session(), model, list(zip(ids, params, strict=True)))
-    return ids
+    return insert_created(db.session(), model, params)
 
 
 def _stamped(values: dict[str, Any], source: str, ext: str, stamp: dt.datetime) -> dict[str, Any]:

@@ -12,12 +12,21 @@ from typing import Any, Literal
 import nh3
 import sqlalchemy as sa
 from sqlalchemy import select
+from sqlalchemy.orm import make_transient_to_detached
 
 from cmdb import services as cmdb
-from config.auth import Actor, Role, User, can, require
-from config.db import db, transaction
+from config.auth import Actor, Role, User, actor_user, can, require
+from config.changelog import insert_created
+from config.db import db, transaction, utcnow
 from config.errors import Forbidden, NotFound, ValidationFailed
-from config.tenancy import Tenant, get_scoped, resolve_tenant, tenant_scope, visible_tenant_ids
+from config.tenancy import (
+    Tenant,
+    get_scoped,
+    resolve_tenant,
+    tenant_ref,
+    tenant_scope,
+    visible_tenant_ids,
+)
 from servicedesk import permissions  # noqa: F401  (registers the permissions)
 from servicedesk.errors import (
     InvalidTimeEntry,
@@ -523,6 +532,8 @@ def _check_entry(
         _check_day_total(entry)
 
 
+_ENTRY_COLUMNS = sa.inspect(TimeEntry).column_attrs
+
 # Built once (bound parameters): the statements run while the write lock is held.
 _DAY_LOCK = sa.select(
     sa.func.pg_advisory_xact_lock(
@@ -568,10 +579,7 @@ def _entry_user(username: str | None, actor: Actor) -> User:
     if username in (None, "me") or username == actor.username:
         if actor.user_id is None:
             raise _fail("user", "The system has no timesheet; name a user.")
-        user = db.session.get(User, actor.user_id)
-        if user is None:
-            raise _fail("user", "Unknown user.")
-        return user
+        return actor_user(actor)
     if not can(actor, "servicedesk.time.others"):
         raise Forbidden("Only managers and administrators log time for someone else.")
     return _user_named(username, field="user")
@@ -604,7 +612,7 @@ def log_time(
     user = _entry_user(data.get("user"), actor)
     ticket = _ticket_for_entry(data.get("ticket"), actor)
     if "tenant" in data:
-        tenant = resolve_tenant(data["tenant"], actor)
+        tenant = tenant_ref(data["tenant"], actor)
     else:
         tenant = ticket.tenant if ticket is not None else None
     _check_user_tenant(user, tenant, actor)
@@ -620,14 +628,24 @@ def log_time(
         pole=data.get("pole"),
         ticket_id=ticket.id if ticket else None,
         project=project,
+        project_id=project.id if project else None,
         channel=data.get("channel"),
         note=data.get("note", ""),
     )
     entry.ticket = ticket
     _check_entry(entry, rules, now, check_day=False)
+    stamp = utcnow()
+    entry.source, entry.external_id, entry.deleted_at = "local", None, None
+    entry.created_at, entry.updated_at, entry.version = stamp, stamp, 1
+    values = {attr.key: getattr(entry, attr.key) for attr in _ENTRY_COLUMNS if attr.key != "id"}
+    # The write lock is held for the day's total, one INSERT and its change record: Core
+    # statements, without the ORM's unit of work (the change log gets the same content).
     with transaction(actor=actor):
         _check_day_total(entry)
-        db.session.add(entry)
+        [entry.id] = insert_created(db.session(), TimeEntry, [values])
+    # The inserted row as a persistent object of the session, without reading it back.
+    make_transient_to_detached(entry)
+    db.session.add(entry)
     return entry
 
 

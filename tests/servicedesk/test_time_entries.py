@@ -220,3 +220,55 @@ def test_a_change_counts_the_other_entries_of_its_day_not_itself(tech, db):
     assert_status(tech.patch(f"/api/v1/time-entries/{first}", json={"minutes": 1000}), 200)
     moved = tech.patch(f"/api/v1/time-entries/{first}", json={"minutes": 1001})
     assert_problem(moved, 422, "invalid-time-entry")
+
+
+def test_a_logged_entry_is_stored_answered_and_logged_as_read_back(tech, db, open_ticket, tenant_a):
+    """log_time writes with Core (no unit of work): every column, the answer, the ETag and the
+    change-log record equal what a fresh read of the row gives."""
+    from config.changelog import ChangeRecord, snapshot
+
+    ticket = open_ticket(tenant_a)
+    services.create_project(
+        {"code": "proj-a", "name": "A", "tenants": ["tenant-a"]},
+        actor=SYSTEM,
+        now=services.dt.datetime.now(services.dt.UTC),
+    )
+    resp = tech.post(
+        "/api/v1/time-entries",
+        json=body(
+            minutes=95,
+            ticket=ticket.id,
+            project="proj-a",
+            pole="infrastructures",
+            channel="on_site",
+            note="Remplacement du disque",
+        ),
+    )
+    assert_status(resp, 201)
+    assert resp.headers["ETag"] == 'W/"1"'
+    db.session.remove()
+    entry = db.session.get(TimeEntry, resp.json["id"])
+    assert (entry.user.username, entry.tenant.code, entry.ticket_id, entry.project.code) == (
+        "tech-a",
+        "tenant-a",
+        ticket.id,
+        "proj-a",
+    )
+    assert (entry.minutes, entry.pole, entry.channel.value, entry.note, entry.source) == (
+        95,
+        "infrastructures",
+        "on_site",
+        "Remplacement du disque",
+        "local",
+    )
+    again = tech.get(f"/api/v1/time-entries/{entry.id}")
+    assert again.json == resp.json
+    records = (
+        db.session.execute(sa.select(ChangeRecord).where(ChangeRecord.object_type == "time_entry"))
+        .scalars()
+        .all()
+    )
+    assert [(r.action, r.object_id, r.tenant_id, r.username) for r in records] == [
+        ("create", entry.id, tenant_a.id, "tech-a")
+    ]
+    assert records[0].after == snapshot(entry)
