@@ -13,6 +13,7 @@ Tenant scoping, filters, ordering and pagination are the usual ones (``tenant_sc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from sqlalchemy.orm import aliased
 
 from cmdb.models import CI
 from config.auth import Actor, Role, User
-from config.db import db
+from config.db import UTCDateTime, db
 from config.errors import NotFound
 from config.pagination import QueryNotOrdered, page_url
 from config.tenancy import Tenant, tenant_scope, visible_tenants_select
@@ -47,9 +48,11 @@ _User = aliased(User, name="ticket_assignee")
 _Satisfaction = aliased(Satisfaction, name="ticket_satisfaction")
 
 
-def _columns() -> tuple[Any, ...]:
+def _columns(raw: bool) -> tuple[Any, ...]:
+    """The columns of a ticket row; ``raw``: datetimes and enums as the strings SQLite
+    stores (see :func:`_iso`), without SQLAlchemy's per-value result processing."""
     t = Ticket
-    return (
+    columns = (
         t.id,
         _Tenant.code,
         t.type,
@@ -87,6 +90,14 @@ def _columns() -> tuple[Any, ...]:
         t.updated_at,
         t.version,
     )
+    if not raw:
+        return columns
+    return tuple(
+        sa.type_coerce(c, sa.String).label(c.key)
+        if isinstance(c.type, UTCDateTime | sa.Enum)
+        else c
+        for c in columns
+    )
 
 
 def _joined(stmt: sa.Select[Any]) -> sa.Select[Any]:
@@ -101,7 +112,25 @@ def _joined(stmt: sa.Select[Any]) -> sa.Select[Any]:
 
 
 def _iso(value: Any) -> str | None:
-    return None if value is None else str(value.isoformat())
+    """``isoformat()`` of an aware UTC datetime, from the datetime or from the string SQLite
+    stores for it (``2021-03-04 09:30:00.000000``, naive UTC, as SQLAlchemy writes it):
+    parsing 450 such strings into datetimes and formatting them again was a tenth of a list
+    page. Any other stored form goes through the parse."""
+    if value is None:
+        return None
+    if type(value) is str:
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            fraction = value[20:]
+            return (
+                f"{value[:10]}T{value[11:19]}{'' if fraction == '000000' else '.' + fraction}+00:00"
+            )
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return str(value.isoformat())
+
+
+def _enum(value: Any) -> Any:
+    """An enum's value, from the enum or from the value SQLite stores (see :func:`_columns`)."""
+    return value if type(value) is str else value.value
 
 
 def _to_json(row: Sequence[Any]) -> dict[str, Any]:
@@ -147,11 +176,11 @@ def _to_json(row: Sequence[Any]) -> dict[str, Any]:
     return {
         "id": id_,
         "tenant": tenant,
-        "type": type_.value,
+        "type": _enum(type_),
         "title": title,
         "description": description,
         "description_html": sanitize_html(description) if description_format == "html" else None,
-        "status": status.value,
+        "status": _enum(status),
         "urgency": urgency,
         "impact": impact,
         "priority": priority,
@@ -160,7 +189,7 @@ def _to_json(row: Sequence[Any]) -> dict[str, Any]:
             if category_id is None
             else {"id": category_id, "name": category_name, "path": category_path}
         ),
-        "ci": None if ci_code is None else f"{ci_kind.value}:{ci_code}",
+        "ci": None if ci_code is None else f"{_enum(ci_kind)}:{ci_code}",
         "requester": {"name": requester_name, "email": requester_email},
         "assignee": assignee,
         "group": group,
@@ -213,7 +242,8 @@ def ticket_page(stmt: sa.Select[Any], args: Mapping[str, Any]) -> dict[str, Any]
     results = []
     if ids:
         # .all(): one fetchall, not a fetchone per row.
-        rows = {row[0]: row for row in conn.execute(_page_statement(), {"ids": ids}).all()}
+        page = _page_statement(conn.dialect.name == "sqlite")
+        rows = {row[0]: row for row in conn.execute(page, {"ids": ids}).all()}
         results = [_to_json(rows[i]) for i in ids]
     return {
         "count": count,
@@ -226,13 +256,13 @@ def ticket_page(stmt: sa.Select[Any], args: Mapping[str, Any]) -> dict[str, Any]
 _STATEMENTS: dict[Any, sa.Select[Any]] = {}
 
 
-def _page_statement() -> sa.Select[Any]:
-    stmt = _STATEMENTS.get("page")
+def _page_statement(raw: bool) -> sa.Select[Any]:
+    stmt = _STATEMENTS.get(("page", raw))
     if stmt is None:
-        stmt = _joined(select(*_columns())).where(
+        stmt = _joined(select(*_columns(raw))).where(
             Ticket.id.in_(sa.bindparam("ids", expanding=True))
         )
-        _STATEMENTS["page"] = stmt
+        _STATEMENTS[("page", raw)] = stmt
     return stmt
 
 
@@ -240,16 +270,16 @@ def _page_statement() -> sa.Select[Any]:
 _NOBODY = Actor(None, "", Role.TECHNICIAN, False)
 
 
-def _one_statement(scoped: bool) -> sa.Select[Any]:
+def _one_statement(scoped: bool, raw: bool) -> sa.Select[Any]:
     """Built once (with bound parameters): building and hashing it costs more than the read."""
-    stmt = _STATEMENTS.get(("one", scoped))
+    stmt = _STATEMENTS.get(("one", scoped, raw))
     if stmt is None:
-        stmt = _joined(select(*_columns())).where(Ticket.id == sa.bindparam("ticket_id"))
+        stmt = _joined(select(*_columns(raw))).where(Ticket.id == sa.bindparam("ticket_id"))
         if scoped:
             # The tenants the actor sees, as a sub-select (its user is the bound parameter
             # ``actor_user_id``): one statement for the read instead of two.
             stmt = stmt.where(Ticket.tenant_id.in_(visible_tenants_select(_NOBODY)))
-        _STATEMENTS[("one", scoped)] = stmt
+        _STATEMENTS[("one", scoped, raw)] = stmt
     return stmt
 
 
@@ -262,7 +292,8 @@ def ticket_row(ticket_id: int, actor: Actor, *, deleted: bool = False) -> Ticket
     params: dict[str, Any] = {"ticket_id": ticket_id}
     if scoped:
         params["actor_user_id"] = actor.user_id
-    row = db.session.connection().execute(_one_statement(scoped), params).first()
+    conn = db.session.connection()
+    row = conn.execute(_one_statement(scoped, conn.dialect.name == "sqlite"), params).first()
     if row is None or (row.deleted_at is not None and not (deleted and actor.is_admin)):
         raise NotFound(f"Ticket {ticket_id} not found.")
     return TicketRow(_to_json(row), row.version)

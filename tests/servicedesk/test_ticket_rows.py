@@ -203,3 +203,25 @@ def test_api_admin_sees_the_trash_when_asking(admin, varied):
     one = admin.get(f"/api/v1/tickets/{varied['trashed']}")
     assert_status(one, 200)
     assert one.json["deleted_at"] and one.headers["ETag"] == 'W/"2"'
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(2021, 3, 4, 9, 30, tzinfo=dt.UTC),
+        dt.datetime(2021, 3, 4, 9, 30, 0, 1, tzinfo=dt.UTC),
+        dt.datetime(2021, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(1, 1, 1, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 500000, tzinfo=dt.UTC),
+    ],
+)
+def test_stored_sqlite_datetimes_read_as_their_isoformat(moment):
+    """The string SQLite stores for a datetime (``2021-03-04 09:30:00.000000``) reads as the
+    datetime's ``isoformat()``, like the parsed value; other stored forms are parsed."""
+    m = moment
+    seconds = f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+    assert ticket_rows._iso(f"{seconds}.{m.microsecond:06d}") == moment.isoformat()
+    assert ticket_rows._iso(moment) == moment.isoformat()
+    if moment.microsecond == 0:
+        assert ticket_rows._iso(seconds) == moment.isoformat()
+    assert ticket_rows._iso(None) is None
