@@ -272,3 +272,28 @@ def test_a_logged_entry_is_stored_answered_and_logged_as_read_back(tech, db, ope
         ("create", entry.id, tenant_a.id, "tech-a")
     ]
     assert records[0].after == snapshot(entry)
+
+
+def test_a_tenant_out_of_sight_is_unknown_whichever_way_it_is_looked_up(
+    tech, admin, open_ticket, tenant_a, tenant_b, db
+):
+    """tenant_ref's three statements: the actor's tenants as a subquery (nothing read yet),
+    as a list (read for the ticket first), all tenants (admins)."""
+    ticket_a = open_ticket(tenant_a)
+    alone = tech.post("/api/v1/time-entries", json=body(minutes=30, tenant="tenant-b"))
+    assert "tenant" in assert_problem(alone, 422)["errors"]
+    after_ticket = tech.post(
+        "/api/v1/time-entries", json=body(minutes=30, tenant="tenant-b", ticket=ticket_a.id)
+    )
+    assert "tenant" in assert_problem(after_ticket, 422)["errors"]
+    unknown = admin.post(
+        "/api/v1/time-entries", json=body(minutes=30, tenant="nowhere", user="tech-a")
+    )
+    assert "tenant" in assert_problem(unknown, 422)["errors"]
+    assert count(db) == 0
+    mine = tech.post("/api/v1/time-entries", json=body(minutes=30, ticket=ticket_a.id))
+    assert_status(mine, 201)
+    assert mine.json["tenant"] == "tenant-a"
+    theirs = admin.post("/api/v1/time-entries", json=body(minutes=30, user="tech-a"))
+    assert_status(theirs, 201)
+    assert count(db) == 2
