@@ -83,6 +83,23 @@ def driver() -> Iterator[Any]:
     browser.quit()
 
 
+def _replaced(element: Any) -> bool:
+    """True once ``element``'s document has been replaced: the element is stale, or Chromium
+    answers about it "Node with given id does not belong to the document" (seen while the
+    next document is being set up, in the wait as well as in the click)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
 class Pages:
     """Small helpers over the WebDriver: visit, fill, submit, check with axe, screenshot."""
 
@@ -117,7 +134,6 @@ class Pages:
 
     def click_and_wait(self, css: str) -> None:
         from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-        from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
         for attempt in range(3):
@@ -136,10 +152,10 @@ class Pages:
                 )
                 if not transient or attempt == 2:
                     raise
-                if ec.staleness_of(old)(self.driver):
+                if _replaced(old):
                     return  # the click went through: the page changed
                 continue
-            WebDriverWait(self.driver, 15).until(ec.staleness_of(old))
+            WebDriverWait(self.driver, 15).until(lambda _d, page=old: _replaced(page))
             return
 
     @property
