@@ -187,9 +187,12 @@ def _username_col() -> Any:
 
 
 def _ci_ids(keys: list[str]) -> sa.Select[Any]:
+    """The ids of the CIs of these ``kind:code`` keys; a key that is not one (an unknown
+    kind, no colon) matches no CI, as an unknown code does."""
     from cmdb.models import CI
+    from cmdb.services import parse_key
 
-    pairs = [k.split(":", 1) for k in keys if ":" in k]
+    pairs = [pair for pair in map(parse_key, keys) if pair is not None]
     conds = [sa.and_(CI.kind == kind, CI.code == code) for kind, code in pairs]
     return sa.select(CI.id).where(sa.or_(sa.false(), *conds))
 

@@ -182,6 +182,11 @@ def test_pages_keep_the_filters_ordering_and_envelope(app, varied):
         ("assignee=row-tech", 2),
         ("assignee=row-other", 0),
         ("ci=host:hv-1", 2),
+        ("ci=host:hv-1&ci=galaxy:hv-1", 2),
+        # Not CI keys (an unknown kind, no colon, a fuzzer's find): no CI, no error.
+        ("ci=%F0%B8%95%99%C3%AC:x", 0),
+        ("ci=galaxy:hv-1", 0),
+        ("ci=hv-1", 0),
         ("tenant=tenant-a-child", 1),
         ("tenant=tenant-b", 0),
         ("status=closed&status=solved", 2),
