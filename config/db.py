@@ -162,7 +162,7 @@ def known_object(model: type[_M], **values: Any) -> _M:
     session = db.session()
     existing = session.identity_map.get(identity_key(model, values["id"]))
     if existing is not None:
-        return existing  # type: ignore[no-any-return]
+        return existing
     obj = model(**values)
     make_transient_to_detached(obj)
     session.add(obj)
