@@ -223,48 +223,45 @@ def _label(model: type) -> str:
     return str(getattr(model, "__object_type__", model.__name__)).replace("_", " ").capitalize()
 
 
-# Built once (bound parameters): naming a tenant is part of most writes, and SQLAlchemy
-# then neither rebuilds nor hashes the statement per request.
-_TENANT_BY_CODE = select(Tenant).where(Tenant.code == sa.bindparam("code"))
-_VISIBLE_TENANT_BY_CODE = _TENANT_BY_CODE.where(
-    Tenant.id.in_(sa.bindparam("visible_ids", expanding=True))
-)
+def _by_code_statements(stmt: Select[Any]) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """``stmt`` (over the tenants table) for the tenant of a bound ``code``: seen by all, among
+    a bound list of visible ids, among the actor's tenant tree (a subquery). Built once:
+    naming a tenant is part of most writes, and SQLAlchemy then neither rebuilds nor hashes
+    the statement per request."""
+    table = Tenant.__table__.c
+    stmt = stmt.where(table.code == sa.bindparam("code"))
+    return (
+        stmt,
+        stmt.where(table.id.in_(sa.bindparam("visible_ids", expanding=True))),
+        stmt.where(table.id.in_(_VISIBLE_TENANTS.scalar_subquery())),
+    )
 
 
-def _tenant_named(code: str, actor: Actor) -> Tenant | None:
-    """The tenant of this code if the actor sees it (one statement)."""
-    ids = visible_tenant_ids(actor)
-    if ids is None:
-        return db.session.execute(_TENANT_BY_CODE, {"code": code}).scalar_one_or_none()
-    return db.session.execute(
-        _VISIBLE_TENANT_BY_CODE, {"code": code, "visible_ids": sorted(ids)}
-    ).scalar_one_or_none()
+def _by_code(
+    statements: tuple[Select[Any], Select[Any], Select[Any]], code: str, actor: Actor
+) -> sa.Result[Any]:
+    """Run the statement of :func:`_by_code_statements` that fits the actor: one statement,
+    with the actor's tenants as a subquery unless this request has read them already."""
+    every, in_list, in_tree = statements
+    if actor.all_tenants:
+        return db.session.execute(every, {"code": code})
+    ids = actor.cache.get("tenant_ids")  # cached by visible_tenant_ids
+    if ids is not None:
+        return db.session.execute(in_list, {"code": code, "visible_ids": sorted(ids)})
+    return db.session.execute(in_tree, {"code": code, "actor_user_id": actor.user_id})
 
 
-_TENANTS = Tenant.__table__.c
-_TENANT_REF = select(_TENANTS.id, _TENANTS.code).where(_TENANTS.code == sa.bindparam("code"))
-_TENANT_REF_IN_LIST = _TENANT_REF.where(
-    _TENANTS.id.in_(sa.bindparam("visible_ids", expanding=True))
-)
-_TENANT_REF_IN_TREE = _TENANT_REF.where(_TENANTS.id.in_(_VISIBLE_TENANTS.scalar_subquery()))
+_TENANT_BY_CODE = _by_code_statements(select(Tenant))
+_TENANT_REF_BY_CODE = _by_code_statements(select(Tenant.__table__.c.id, Tenant.__table__.c.code))
 
 
 def tenant_ref(code: str | None, actor: Actor, *, field: str = "tenant") -> Tenant | None:
     """:func:`resolve_tenant` for a write that needs only the tenant's id and code (a time
-    entry): one Core statement (the actor's tenants as a subquery unless this request has
-    read them already), and an object of the session whose other attributes load when
-    first read."""
+    entry): a Core statement, and an object of the session whose other attributes load
+    when first read."""
     if code is None:
         return None
-    if actor.all_tenants:
-        row = db.session.execute(_TENANT_REF, {"code": code}).first()
-    elif "tenant_ids" in actor.cache:
-        ids = sorted(actor.cache["tenant_ids"])
-        row = db.session.execute(_TENANT_REF_IN_LIST, {"code": code, "visible_ids": ids}).first()
-    else:
-        row = db.session.execute(
-            _TENANT_REF_IN_TREE, {"code": code, "actor_user_id": actor.user_id}
-        ).first()
+    row = _by_code(_TENANT_REF_BY_CODE, code, actor).first()
     if row is None:
         raise ValidationFailed("Unknown tenant.", errors={field: [f"Unknown tenant {code!r}."]})
     return known_object(Tenant, id=row.id, code=row.code)
@@ -277,14 +274,14 @@ def resolve_tenant(code: str | None, actor: Actor, *, field: str = "tenant") -> 
     """
     if code is None:
         return None
-    tenant = _tenant_named(code, actor)
+    tenant = _by_code(_TENANT_BY_CODE, code, actor).scalar_one_or_none()
     if tenant is None:
         raise ValidationFailed("Unknown tenant.", errors={field: [f"Unknown tenant {code!r}."]})
     return tenant
 
 
 def get_tenant_by_code(code: str, actor: Actor) -> Tenant:
-    tenant = _tenant_named(code, actor)
+    tenant = _by_code(_TENANT_BY_CODE, code, actor).scalar_one_or_none()
     if tenant is None:
         raise NotFound(f"Tenant {code!r} not found.")
     return tenant
