@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -56,6 +56,7 @@ __all__ = [
     "Role",
     "Token",
     "User",
+    "UserRef",
     "authenticate_bearer",
     "can",
     "create_token",
@@ -191,6 +192,14 @@ class AuthThrottle(Model):
 
 
 # -- the actor --------------------------------------------------------------------------
+
+
+class UserRef(NamedTuple):
+    """A user by id and username (the acting user, known from authentication), for writes
+    that need no more of the user than that."""
+
+    id: int
+    username: str
 
 
 @dataclass(eq=False)

@@ -284,9 +284,21 @@ def insert_created(session: Session, model: Any, params: list[dict[str, Any]]) -
     if stmt is None:
         table = cast(sa.Table, model.__table__)
         stmt = _INSERTS[model] = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = list(session.execute(stmt, params).scalars())
+    ids = list(session.connection().execute(stmt, params).scalars())
     record_created(session, model, list(zip(ids, params, strict=True)))
     return ids
+
+
+def insert_created_if(
+    session: Session, model: Any, stmt: sa.Executable, values: dict[str, Any]
+) -> int | None:
+    """Run ``stmt``, an ``INSERT ... SELECT ... WHERE <condition> RETURNING id`` of one row of
+    ``model`` holding ``values``, and log the row as :func:`insert_created` does; None (and
+    nothing logged) when the condition kept the row out."""
+    object_id = session.connection().execute(stmt, values).scalar()
+    if object_id is not None:
+        record_created(session, model, [(object_id, values)])
+    return object_id
 
 
 @event.listens_for(Session, "before_commit")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import ForeignKey, Select, String, select
@@ -26,13 +26,13 @@ from config.db import (
     TimestampMixin,
     VersionedMixin,
     db,
-    known_object,
     transaction,
 )
 from config.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
     "Tenant",
+    "TenantRef",
     "tenant_codes",
     "tenant_condition",
     "TenantKind",
@@ -255,16 +255,22 @@ _TENANT_BY_CODE = _by_code_statements(select(Tenant))
 _TENANT_REF_BY_CODE = _by_code_statements(select(Tenant.__table__.c.id, Tenant.__table__.c.code))
 
 
-def tenant_ref(code: str | None, actor: Actor, *, field: str = "tenant") -> Tenant | None:
+class TenantRef(NamedTuple):
+    """A tenant by its id and code, read without loading the object."""
+
+    id: int
+    code: str
+
+
+def tenant_ref(code: str | None, actor: Actor, *, field: str = "tenant") -> TenantRef | None:
     """:func:`resolve_tenant` for a write that needs only the tenant's id and code (a time
-    entry): a Core statement, and an object of the session whose other attributes load
-    when first read."""
+    entry): one Core statement, no object."""
     if code is None:
         return None
     row = _by_code(_TENANT_REF_BY_CODE, code, actor).first()
     if row is None:
         raise ValidationFailed("Unknown tenant.", errors={field: [f"Unknown tenant {code!r}."]})
-    return known_object(Tenant, id=row.id, code=row.code)
+    return TenantRef(row.id, row.code)
 
 
 def resolve_tenant(code: str | None, actor: Actor, *, field: str = "tenant") -> Tenant | None:

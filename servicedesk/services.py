@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 import nh3
 import sqlalchemy as sa
 from sqlalchemy import select
-from sqlalchemy.orm import make_transient_to_detached
 
 from cmdb import services as cmdb
-from config.auth import Actor, Role, User, actor_user, can, require
-from config.changelog import insert_created
+from config.auth import Actor, Role, User, UserRef, actor_user, can, require
+from config.changelog import insert_created_if
 from config.db import db, transaction, utcnow
 from config.errors import Forbidden, NotFound, ValidationFailed
 from config.tenancy import (
     Tenant,
+    TenantRef,
     get_scoped,
     resolve_tenant,
     tenant_ref,
@@ -36,6 +37,7 @@ from servicedesk.errors import (
 )
 from servicedesk.models import (
     Category,
+    Channel,
     Comment,
     Project,
     ProjectMilestone,
@@ -492,47 +494,70 @@ def _check_entry(
     entry: TimeEntry, rules: ServiceDeskSettings, now: dt.datetime, *, check_day: bool
 ) -> None:
     """The rules every time entry obeys, whoever writes it."""
-    if entry.activity not in rules.activities:
+    _check_values(
+        activity=entry.activity,
+        pole=entry.pole,
+        minutes=entry.minutes,
+        date=entry.date,
+        tenant_id=entry.tenant_id,
+        ticket=entry.ticket,
+        project=entry.project,
+        rules=rules,
+        now=now,
+    )
+    if check_day:
+        _check_day_total(entry)
+
+
+def _check_values(
+    *,
+    activity: str,
+    pole: str | None,
+    minutes: int,
+    date: dt.date,
+    tenant_id: int | None,
+    ticket: Ticket | None,
+    project: Project | None,
+    rules: ServiceDeskSettings,
+    now: dt.datetime,
+) -> None:
+    if activity not in rules.activities:
         raise InvalidTimeEntry(
             "Unknown activity.",
             errors={
-                "activity": [
-                    f"Unknown activity {entry.activity!r}; one of {sorted(rules.activities)}."
-                ]
+                "activity": [f"Unknown activity {activity!r}; one of {sorted(rules.activities)}."]
             },
         )
-    if entry.pole is not None and entry.pole not in rules.poles:
+    if pole is not None and pole not in rules.poles:
         raise InvalidTimeEntry(
             "Unknown pole.",
-            errors={"pole": [f"Unknown pole {entry.pole!r}; one of {sorted(rules.poles)}."]},
+            errors={"pole": [f"Unknown pole {pole!r}; one of {sorted(rules.poles)}."]},
         )
-    if not 0 < entry.minutes <= DAY_MINUTES:
+    if not 0 < minutes <= DAY_MINUTES:
         raise InvalidTimeEntry(
             "Invalid duration.", errors={"minutes": ["Between 1 and 1440 minutes."]}
         )
-    if entry.date > _local_today(now, rules) + dt.timedelta(days=1):
+    if date > _local_today(now, rules) + dt.timedelta(days=1):
         raise InvalidTimeEntry("Date in the future.", errors={"date": ["At most tomorrow."]})
-    if entry.ticket is not None and entry.ticket.tenant_id != entry.tenant_id:
+    if ticket is not None and ticket.tenant_id != tenant_id:
         raise InvalidTimeEntry(
             "The ticket belongs to another tenant.",
             errors={"ticket": ["The ticket belongs to another tenant than the entry."]},
         )
-    project = entry.project
     if (
         project is not None
         and project.tenants
-        and entry.tenant_id is not None
-        and entry.tenant_id not in {t.id for t in project.tenants}
+        and tenant_id is not None
+        and tenant_id not in {t.id for t in project.tenants}
     ):
         raise InvalidTimeEntry(
             "The project does not serve this tenant.",
             errors={"project": ["The project does not serve the entry's tenant."]},
         )
-    if check_day:
-        _check_day_total(entry)
 
 
 _ENTRY_COLUMNS = sa.inspect(TimeEntry).column_attrs
+_ENTRIES = TimeEntry.__table__
 
 # Built once (bound parameters): the statements run while the write lock is held.
 _DAY_LOCK = sa.select(
@@ -540,25 +565,67 @@ _DAY_LOCK = sa.select(
         sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("day", type_=sa.Integer)
     )
 )
-_DAY_TOTAL = select(sa.func.coalesce(sa.func.sum(TimeEntry.minutes), 0)).where(
-    TimeEntry.user_id == sa.bindparam("user_id"),
-    TimeEntry.date == sa.bindparam("day"),
-    TimeEntry.deleted_at.is_(None),
+_DAY_TOTAL = select(sa.func.coalesce(sa.func.sum(_ENTRIES.c.minutes), 0)).where(
+    _ENTRIES.c.user_id == sa.bindparam("user_id"),
+    _ENTRIES.c.date == sa.bindparam("day"),
+    _ENTRIES.c.deleted_at.is_(None),
 )
-_DAY_TOTAL_OTHERS = _DAY_TOTAL.where(TimeEntry.id != sa.bindparam("entry_id"))
+_DAY_TOTAL_OTHERS = _DAY_TOTAL.where(_ENTRIES.c.id != sa.bindparam("entry_id"))
+_INSERT_WITHIN_DAY: dict[str, sa.Insert] = {}
+
+
+def _insert_within_day(dialect: str) -> sa.Insert:
+    """``INSERT INTO time_entries (...) SELECT <the values> WHERE <the user's day, with this
+    entry, stays within 24 hours> RETURNING id``: the day's total is checked by the statement
+    that writes, one statement instead of two. PostgreSQL types a bare parameter of a SELECT
+    list as text, so there each value is cast to its column's type; SQLite keeps them bare
+    (a CAST would change how it stores dates and times)."""
+    stmt = _INSERT_WITHIN_DAY.get(dialect)
+    if stmt is None:
+        columns = [attr.columns[0] for attr in _ENTRY_COLUMNS if attr.key != "id"]
+        params = {c.key: sa.bindparam(c.key, type_=c.type) for c in columns}
+        values = [
+            sa.cast(params[c.key], c.type) if dialect == "postgresql" else params[c.key]
+            for c in columns
+        ]
+        day = (
+            select(sa.func.coalesce(sa.func.sum(_ENTRIES.c.minutes), 0))
+            .where(
+                _ENTRIES.c.user_id == values[columns.index(_ENTRIES.c.user_id)],
+                _ENTRIES.c.date == values[columns.index(_ENTRIES.c.date)],
+                _ENTRIES.c.deleted_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+        within = day + values[columns.index(_ENTRIES.c.minutes)] <= DAY_MINUTES
+        stmt = _INSERT_WITHIN_DAY[dialect] = (
+            sa.insert(_ENTRIES)
+            .from_select([c.key for c in columns], select(*values).where(within))
+            .returning(_ENTRIES.c.id)
+        )
+    return stmt
+
+
+def _lock_day(user_id: int, day: dt.date) -> None:
+    """Concurrent writers of the same user and day must not both pass on the old total:
+    SQLite serialises writers already (BEGIN IMMEDIATE); PostgreSQL, under READ COMMITTED,
+    would let two of them read the same total, so the (user, day) pair is locked first, until
+    the transaction ends (an advisory lock: nothing else waits on it)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_DAY_LOCK, {"user_id": user_id, "day": day.toordinal()})
+
+
+def _day_full(already: int, day: dt.date) -> InvalidTimeEntry:
+    return InvalidTimeEntry(
+        "More than 24 hours in a day.",
+        errors={"minutes": [f"{already} minutes are already logged on {day} for this user."]},
+    )
 
 
 def _check_day_total(entry: TimeEntry) -> None:
-    """At most 24 hours per user and day, counting the entry (inside the write transaction).
-
-    Concurrent writers of the same user and day must not both pass on the old total: SQLite
-    serialises writers already (BEGIN IMMEDIATE); PostgreSQL, under READ COMMITTED, would
-    let two of them read the same total, so the (user, day) pair is locked first, until the
-    transaction ends (an advisory lock: nothing else waits on it).
-    """
+    """At most 24 hours per user and day, counting the entry (inside the write transaction)."""
     user_id = entry.user_id if entry.user_id is not None else entry.user.id
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(_DAY_LOCK, {"user_id": user_id, "day": entry.date.toordinal()})
+    _lock_day(user_id, entry.date)
     params = {"user_id": user_id, "day": entry.date}
     if entry.id is None:
         already = db.session.execute(_DAY_TOTAL, params).scalar_one()
@@ -567,12 +634,7 @@ def _check_day_total(entry: TimeEntry) -> None:
             _DAY_TOTAL_OTHERS, {**params, "entry_id": entry.id}
         ).scalar_one()
     if already + entry.minutes > DAY_MINUTES:
-        raise InvalidTimeEntry(
-            "More than 24 hours in a day.",
-            errors={
-                "minutes": [f"{already} minutes are already logged on {entry.date} for this user."]
-            },
-        )
+        raise _day_full(already, entry.date)
 
 
 def _entry_user(username: str | None, actor: Actor) -> User:
@@ -590,9 +652,45 @@ def _check_user_tenant(user: User, tenant: Tenant | None, actor: Actor) -> None:
         raise _fail("user", f"{user.username!r} does not work for this tenant.")
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedTime:
+    """A time entry as :func:`log_time` wrote it: its columns, and the user, tenant and project
+    it names as far as its answer shows them (ids and codes), not loaded back as an object.
+    ``db.session.get(TimeEntry, logged.id)`` gives the entry itself."""
+
+    id: int
+    user: User | UserRef
+    tenant: Tenant | TenantRef | None
+    project: Project | None
+    user_id: int
+    tenant_id: int | None
+    date: dt.date
+    minutes: int
+    activity: str
+    pole: str | None
+    ticket_id: int | None
+    project_id: int | None
+    channel: Channel | None
+    note: str
+    deleted_at: dt.datetime | None
+    source: str
+    external_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+def _logging_user(username: str | None, actor: Actor) -> User | UserRef:
+    if username in (None, "me") or username == actor.username:
+        if actor.user_id is None:
+            raise _fail("user", "The system has no timesheet; name a user.")
+        return UserRef(actor.user_id, actor.username)
+    return _entry_user(username, actor)
+
+
 def log_time(
     data: Mapping[str, Any], *, actor: Actor, now: dt.datetime, rules: ServiceDeskSettings
-) -> TimeEntry:
+) -> LoggedTime:
     """Record time spent (minutes, or days of ``workday_minutes``).
 
     Rules: an activity and a pole from the settings; 1..1440 minutes and at most 24 h per user
@@ -606,47 +704,58 @@ def log_time(
     if minutes is None:
         raise InvalidTimeEntry("Missing duration.", errors={"minutes": ["Give minutes or days."]})
     # Everything but the day's total is looked up and checked before the write transaction
-    # begins: on SQLite the write lock (BEGIN IMMEDIATE) is then held only for the day's
-    # total, the insert and its change record, the part that must be isolated from
-    # concurrent writers (the other worker waits for it, in sleeps of a few milliseconds).
-    user = _entry_user(data.get("user"), actor)
+    # begins, as ids and codes rather than objects where the request names them: on SQLite the
+    # write lock (BEGIN IMMEDIATE) is then held only for one INSERT, which checks the day's
+    # total itself, and its change record (the other worker waits for it).
+    user = _logging_user(data.get("user"), actor)
     ticket = _ticket_for_entry(data.get("ticket"), actor)
+    tenant: Tenant | TenantRef | None
     if "tenant" in data:
         tenant = tenant_ref(data["tenant"], actor)
     else:
         tenant = ticket.tenant if ticket is not None else None
-    _check_user_tenant(user, tenant, actor)
+    if isinstance(user, User):
+        _check_user_tenant(user, tenant, actor)
     project = _project(data.get("project"), actor)
-    entry = TimeEntry(
-        user=user,
-        user_id=user.id,
-        tenant=tenant,
-        tenant_id=tenant.id if tenant else None,
-        date=data["date"],
-        minutes=minutes,
+    tenant_id = tenant.id if tenant else None
+    _check_values(
         activity=data["activity"],
         pole=data.get("pole"),
-        ticket_id=ticket.id if ticket else None,
+        minutes=minutes,
+        date=data["date"],
+        tenant_id=tenant_id,
+        ticket=ticket,
         project=project,
-        project_id=project.id if project else None,
-        channel=data.get("channel"),
-        note=data.get("note", ""),
+        rules=rules,
+        now=now,
     )
-    entry.ticket = ticket
-    _check_entry(entry, rules, now, check_day=False)
     stamp = utcnow()
-    entry.source, entry.external_id, entry.deleted_at = "local", None, None
-    entry.created_at, entry.updated_at, entry.version = stamp, stamp, 1
-    values = {attr.key: getattr(entry, attr.key) for attr in _ENTRY_COLUMNS if attr.key != "id"}
-    # The write lock is held for the day's total, one INSERT and its change record: Core
-    # statements, without the ORM's unit of work (the change log gets the same content).
-    with transaction(actor=actor):
-        _check_day_total(entry)
-        [entry.id] = insert_created(db.session(), TimeEntry, [values])
-    # The inserted row as a persistent object of the session, without reading it back.
-    make_transient_to_detached(entry)
-    db.session.add(entry)
-    return entry
+    values = {
+        "user_id": user.id,
+        "tenant_id": tenant_id,
+        "date": data["date"],
+        "minutes": minutes,
+        "activity": data["activity"],
+        "pole": data.get("pole"),
+        "ticket_id": ticket.id if ticket else None,
+        "project_id": project.id if project else None,
+        "channel": data.get("channel"),
+        "note": data.get("note", ""),
+        "deleted_at": None,
+        "source": "local",
+        "external_id": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "version": 1,
+    }
+    with transaction(actor=actor) as session:
+        _lock_day(user.id, data["date"])
+        stmt = _insert_within_day(session.get_bind().dialect.name)
+        entry_id = insert_created_if(session, TimeEntry, stmt, values)
+        if entry_id is None:
+            already = session.execute(_DAY_TOTAL, {"user_id": user.id, "day": data["date"]})
+            raise _day_full(already.scalar_one(), data["date"])
+    return LoggedTime(id=entry_id, user=user, tenant=tenant, project=project, **values)
 
 
 def update_time_entry(

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from config.auth import SYSTEM, Role, create_user
+from config.db import transaction
 from servicedesk import services
 from servicedesk.models import TimeEntry
 from tests.api_mixins import covers
@@ -59,12 +60,24 @@ def test_days_are_converted_with_the_workday(tech):
     assert resp.json["minutes"] == 210 and resp.json["days"] == 0.5  # 7 h workday
 
 
-def test_no_more_than_24_hours_a_day(tech, db):
+def test_no_more_than_24_hours_a_day(tech, as_role, tenant_a, db):
     assert_status(tech.post("/api/v1/time-entries", json=body(minutes=1000)), 201)
     over = tech.post("/api/v1/time-entries", json=body(minutes=441))
-    assert "minutes" in assert_problem(over, 422, "invalid-time-entry")["errors"]
+    assert assert_problem(over, 422, "invalid-time-entry")["errors"]["minutes"] == [
+        "1000 minutes are already logged on 2021-03-04 for this user."
+    ]
     assert_status(tech.post("/api/v1/time-entries", json=body(minutes=440)), 201)
     assert count(db) == 2
+    # Another day, another user's day and a deleted entry's minutes do not count.
+    next_day = body(minutes=1440, date="2021-03-05")
+    assert_status(tech.post("/api/v1/time-entries", json=next_day), 201)
+    other = as_role("technician", tenants=[tenant_a])
+    assert_status(other.post("/api/v1/time-entries", json=body(minutes=1440)), 201)
+    with transaction(actor=SYSTEM):
+        first = db.session.execute(sa.select(TimeEntry).where(TimeEntry.minutes == 1000))
+        first.scalar_one().deleted_at = dt.datetime(2021, 3, 5, tzinfo=dt.UTC)
+    assert_status(tech.post("/api/v1/time-entries", json=body(minutes=1000)), 201)
+    assert count(db) == 5
 
 
 def test_dates_beyond_tomorrow_are_refused(tech, today):
