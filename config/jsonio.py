@@ -18,7 +18,15 @@ from flask.json.provider import DefaultJSONProvider
 
 from config.errors import MalformedJSON
 
-__all__ = ["MAX_DEPTH", "MAX_INT", "MIN_INT", "FastJSONProvider", "check_text", "loads_strict"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT",
+    "MIN_INT",
+    "FastJSONProvider",
+    "check_text",
+    "dumps_column",
+    "loads_strict",
+]
 
 
 class FastJSONProvider(DefaultJSONProvider):
@@ -57,6 +65,21 @@ class FastJSONProvider(DefaultJSONProvider):
             return super().response(obj)
         response_class: Any = self._app.response_class
         return response_class(fast + b"\n", mimetype=self.mimetype)
+
+
+_COLUMN_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def dumps_column(value: Any) -> str:
+    """The engine's ``json_serializer``, for JSON columns (the change log's ``before`` and
+    ``after`` above all): orjson, several times faster than the standard library, in compact
+    form. What orjson refuses (integers beyond 64 bits, lone surrogates, dates: the values
+    the callers must have turned into JSON already) goes to ``json.dumps``, which writes it or
+    raises as before."""
+    try:
+        return orjson.dumps(value, option=_COLUMN_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value)
 
 
 MAX_DEPTH = 64

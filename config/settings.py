@@ -214,7 +214,12 @@ class Settings:
     def flask_config(self, instance_path: str) -> dict[str, Any]:
         """The Flask / Flask-SQLAlchemy / flask-smorest keys derived from these settings."""
         url = self.resolved_database_url(instance_path)
-        engine_options: dict[str, Any] = {"pool_pre_ping": url.startswith("postgresql")}
+        from config.jsonio import dumps_column
+
+        engine_options: dict[str, Any] = {
+            "pool_pre_ping": url.startswith("postgresql"),
+            "json_serializer": dumps_column,
+        }
         if url.startswith("sqlite"):
             engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
         return {

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
+    Request,
     Response,
     abort,
     current_app,
@@ -30,6 +31,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import Babel, get_translations, lazy_gettext
 from flask_babel import gettext as _
 from jinja2 import pass_context
@@ -387,6 +389,17 @@ def render_gettext(translations: Any) -> dict[str, Any]:
 # -- wiring -----------------------------------------------------------------------------
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a request without the session cookie (every
+    API call, whose bearer token is its credential) gets its empty session without building
+    the cookie's signing serializer first (an HMAC key derivation per request)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_web(app: Flask) -> None:
     """Install sessions, CSRF, languages and the base pages on the app."""
     app.config.update(
@@ -402,6 +415,7 @@ def init_web(app: Flask) -> None:
         # view costs no HMAC nor Set-Cookie.
         SESSION_REFRESH_EACH_REQUEST=False,
     )
+    app.session_interface = CookieSessions()
     babel.init_app(app, locale_selector=select_locale)
     app.extensions.setdefault("syndic.nav", [])
     app.jinja_env.globals["csrf_token"] = csrf_token  # also inside imported macros
