@@ -358,17 +358,13 @@ class TimeEntry(SourceMixin, TimestampMixin, VersionedMixin, Model):
     )
     date: Mapped[dt.date] = mapped_column(index=True)
     minutes: Mapped[int] = mapped_column()
-    activity: Mapped[str] = mapped_column(String(40), index=True)
-    pole: Mapped[str | None] = mapped_column(String(64), index=True)
-    ticket_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tickets.id", ondelete="RESTRICT"), index=True
-    )
-    project_id: Mapped[int | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="RESTRICT"), index=True
-    )
+    activity: Mapped[str] = mapped_column(String(40))
+    pole: Mapped[str | None] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="RESTRICT"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"))
     channel: Mapped[Channel | None] = mapped_column(EnumType(Channel, 20))
     note: Mapped[str] = mapped_column(String(2000), default="")
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
     tenant: Mapped[Tenant | None] = relationship(lazy="joined")
@@ -379,6 +375,21 @@ class TimeEntry(SourceMixin, TimestampMixin, VersionedMixin, Model):
         UniqueConstraint("source", "external_id"),
         CheckConstraint("minutes > 0 AND minutes <= 1440", name="minutes_range"),
         Index("ix_time_entries_user_date", "user_id", "date"),
+        # Every entry is written once and read by many queries, but each index is one more
+        # B-tree to update on every write (logging time is the busiest write of the day).
+        # Ticket, project and deletion are looked up by value (``ticket_id = ?``, ``IS NOT
+        # NULL``), which implies the value is not null: the entries without one (shared
+        # time, internal work; live entries) stay out of these indexes. No index on activity
+        # nor pole: a handful of values each, read by date range (ix_time_entries_report).
+        *(
+            Index(
+                f"ix_time_entries_{column}",
+                column,
+                sqlite_where=sa.text(f"{column} IS NOT NULL"),
+                postgresql_where=sa.text(f"{column} IS NOT NULL"),
+            )
+            for column in ("ticket_id", "project_id", "deleted_at")
+        ),
     )
 
 

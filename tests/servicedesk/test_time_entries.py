@@ -310,3 +310,28 @@ def test_a_tenant_out_of_sight_is_unknown_whichever_way_it_is_looked_up(
     theirs = admin.post("/api/v1/time-entries", json=body(minutes=30, user="tech-a"))
     assert_status(theirs, 201)
     assert count(db) == 2
+
+
+def test_lookups_by_ticket_and_project_use_their_partial_indexes(db, open_ticket, tenant_a):
+    """The ticket, project and deletion indexes hold only the entries that have a value
+    (migration 0006): the lookups by value must still use them, on SQLite as planned here
+    (PostgreSQL plans small tables by cost, so its plans are not pinned)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plans")
+    ticket = open_ticket(tenant_a)
+
+    def plan(stmt) -> str:
+        compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
+        rows = db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+        return " | ".join(row[-1] for row in rows).replace("COVERING INDEX", "INDEX")
+
+    from servicedesk.models import Ticket
+
+    spent = plan(sa.select(Ticket.time_spent_minutes).where(Ticket.id == ticket.id))
+    assert "USING INDEX ix_time_entries_ticket_id" in spent, spent
+    by_ticket = plan(sa.select(TimeEntry.id).where(TimeEntry.ticket_id == ticket.id))
+    assert "USING INDEX ix_time_entries_ticket_id" in by_ticket, by_ticket
+    by_project = plan(sa.select(TimeEntry.id).where(TimeEntry.project_id == 7).limit(1))
+    assert "USING INDEX ix_time_entries_project_id" in by_project, by_project
+    deleted = plan(sa.select(TimeEntry.id).where(TimeEntry.deleted_at.is_not(None)))
+    assert "USING INDEX ix_time_entries_deleted_at" in deleted, deleted
