@@ -1,10 +1,17 @@
 """The benchmark harness: servers under gunicorn, load from a second process, ratios.
 
 A benchmark module defines ``run(h: Harness) -> None`` and records results with
-``h.ratio(...)``. Ceiling probes (a bare Flask hello endpoint, a bare one-row and a bare
-50-row SQLAlchemy + marshmallow endpoint) are measured once per run, under the same
-gunicorn settings (2 sync workers) and the same load generator as syndic itself, so every
-ratio compares like with like on this machine, now.
+``h.ratio(...)`` or, for a request rate against a ceiling probe, ``h.versus(...)``. The
+probes (a bare Flask hello endpoint, a bare one-row and a bare 50-row SQLAlchemy +
+marshmallow endpoint) run under the same gunicorn settings (2 sync workers) and the same
+load generator as syndic itself, so every ratio compares like with like on this machine, now.
+
+A machine shared with others changes speed by ±15 % from one few-second load to the next
+(seen here: the one-row probe at 814, 1194 and 1031 req/s in three loads a few seconds apart).
+A target compared with a probe measured minutes earlier, once each, then passes or fails by
+chance. :meth:`Harness.versus` measures the probe and the target one after the other,
+``BENCH_ROUNDS`` times, and keeps the median of the paired ratios: both sides of a pair see
+the same machine.
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+PAIR_SECONDS = float(os.environ.get("BENCH_PAIR_SECONDS", str(SECONDS)))
+PROBE_PATHS = {"hello": "/hello", "onerow": "/row/7", "list50": "/rows?limit=50"}
 
 
 def free_port() -> int:
@@ -47,9 +58,12 @@ class Result:
     goal: float
     higher_is_better: bool = True
     note: str = ""
+    paired: float | None = None  # the median of paired ratios (Harness.versus)
 
     @property
     def ratio(self) -> float:
+        if self.paired is not None:
+            return self.paired
         return self.measured / self.baseline if self.baseline else float("nan")
 
     @property
@@ -233,11 +247,12 @@ def timed(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1) -> float:
 
 @dataclass
 class Harness:
-    """Collects results across benchmark modules and caches the ceiling probes of a run."""
+    """Collects results across benchmark modules; keeps the ceiling probes' servers of a run."""
 
     results: list[Result] = field(default_factory=list)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="syndic-bench-")))
-    _probes: dict[str, float] = field(default_factory=dict)
+    _probes: Server | None = None
+    _stack: ExitStack = field(default_factory=ExitStack)
     current: str = ""
 
     def ratio(
@@ -261,22 +276,60 @@ class Harness:
         )
         return r
 
+    def versus(
+        self,
+        target: str,
+        url: str,
+        probe: str,
+        *,
+        goal: float,
+        note: str = "",
+        **load_args: Any,
+    ) -> Result:
+        """Requests/s of ``url`` (``load_args`` as :func:`load` takes them) against the
+        ``probe`` measured just before it, ``ROUNDS`` times (loads of ``PAIR_SECONDS``): the
+        ratio is the median of the paired ratios, the rates the medians of each side."""
+        probe_url = self._probe_server().url + PROBE_PATHS[probe]
+        load(url, seconds=1, **load_args)  # warm-up
+        pairs = []
+        for _ in range(ROUNDS):
+            base = load(probe_url, seconds=PAIR_SECONDS)
+            pairs.append((load(url, seconds=PAIR_SECONDS, **load_args), base))
+        ratios = sorted(got / base for got, base in pairs)
+        r = Result(
+            self.current,
+            target,
+            statistics.median(got for got, _ in pairs),
+            statistics.median(base for _, base in pairs),
+            "req/s",
+            goal,
+            note=note,
+            paired=statistics.median(ratios),
+        )
+        self.results.append(r)
+        spread = " ".join(f"{x:.2f}" for x in ratios)
+        print(
+            f"  {target}: {r.measured:.4g} vs {r.baseline:.4g} req/s (median of {ROUNDS} pairs) "
+            f"-> {r.ratio:.2f} [{spread}] (goal >= {goal}) {'PASS' if r.passed else 'FAIL'}",
+            flush=True,
+        )
+        return r
+
+    def _probe_server(self) -> Server:
+        """The probes' app under gunicorn, started once and kept until :meth:`report`."""
+        if self._probes is None:
+            env = {"BENCH_PROBE_DB": self.probe_db()}
+            self._probes = self._stack.enter_context(
+                gunicorn("bench.probes:create_app()", env=env, ready_path="/hello")
+            )
+            for path in PROBE_PATHS.values():
+                load(self._probes.url + path, seconds=1)  # warm-up
+        return self._probes
+
     def info(self, target: str, value: float, unit: str) -> None:
         print(f"  {target}: {value:.4g} {unit}", flush=True)
 
     # -- ceiling probes ---------------------------------------------------------------
-
-    def probe(self, name: str) -> float:
-        """Requests/s of a ceiling probe: ``hello``, ``onerow`` or ``list50``."""
-        if name not in self._probes:
-            db = self.probe_db()
-            env = {"BENCH_PROBE_DB": db}
-            path = {"hello": "/hello", "onerow": "/row/7", "list50": "/rows?limit=50"}[name]
-            with gunicorn("bench.probes:create_app()", env=env, ready_path="/hello") as srv:
-                load(srv.url + path, seconds=1)  # warm-up
-                self._probes[name] = load(srv.url + path)
-            print(f"  [probe {name}: {self._probes[name]:.0f} req/s]", flush=True)
-        return self._probes[name]
 
     def probe_db(self) -> str:
         path = self.workdir / "probe.db"
@@ -300,6 +353,7 @@ class Harness:
         }
 
     def report(self) -> int:
+        self._stack.close()
         if not self.results:
             print("no results")
             return 1
@@ -327,6 +381,7 @@ class Harness:
         print(
             f"\n{len(self.results) - failed} passed, {failed} failed "
             f"(load: {'wrk' if shutil.which('wrk') else 'python loadgen'}, "
-            f"{SECONDS:g}s x {CONNECTIONS} connections, {WORKERS} sync workers)"
+            f"{SECONDS:g}s x {CONNECTIONS} connections, {WORKERS} sync workers; against a probe: "
+            f"median of {ROUNDS} pairs of {PAIR_SECONDS:g}s loads)"
         )
         return 1 if failed else 0

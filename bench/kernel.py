@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from bench.harness import ROOT, Harness, gunicorn, load
+from bench.harness import ROOT, Harness, gunicorn
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -49,22 +49,21 @@ def setup(h: Harness) -> tuple[dict[str, str], dict[str, str]]:
 
 def run(h: Harness) -> None:
     env, tokens = setup(h)
-    hello, onerow, list50 = h.probe("hello"), h.probe("onerow"), h.probe("list50")
     with gunicorn("config.app:create_app()", env=env) as srv:
-        load(srv.url + "/healthz", seconds=1)
-        h.ratio("/healthz vs hello probe", load(srv.url + "/healthz"), hello, goal=0.8)
+        h.versus("/healthz vs hello probe", srv.url + "/healthz", "hello", goal=0.8)
         for who, token in tokens.items():
             auth = {"Authorization": f"Bearer {token}"}
-            load(srv.url + "/api/v1/tenants/3", seconds=1, headers=auth)
-            h.ratio(
+            h.versus(
                 f"GET /api/v1/tenants/<id> ({who}) vs one-row probe",
-                load(srv.url + "/api/v1/tenants/3", headers=auth),
-                onerow,
+                srv.url + "/api/v1/tenants/3",
+                "onerow",
                 goal=0.5,
+                headers=auth,
             )
-            h.ratio(
+            h.versus(
                 f"GET /api/v1/tenants?limit=50 ({who}) vs list probe",
-                load(srv.url + "/api/v1/tenants?limit=50", headers=auth),
-                list50,
+                srv.url + "/api/v1/tenants?limit=50",
+                "list50",
                 goal=0.5,
+                headers=auth,
             )

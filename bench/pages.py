@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.harness import ROOT, Harness, gunicorn, load
+from bench.harness import ROOT, Harness, gunicorn
 
 SESSION = r"""
 import json, re, sys
@@ -80,12 +80,10 @@ def run(h: Harness) -> None:
             unit="KB",
             higher_is_better=False,
         )
-    list50 = h.probe("list50")
     headers = {"Cookie": info["cookie"]}
     with gunicorn("config.app:create_app()", env=env) as srv:
         for name in ("queue", "ticket"):
             url = srv.url + info["pages"][name]
-            load(url, seconds=1, headers=headers)
-            h.ratio(f"{name} page vs list probe", load(url, headers=headers), list50, goal=0.5)
+            h.versus(f"{name} page vs list probe", url, "list50", goal=0.5, headers=headers)
     Path(h.workdir / "pages.json").write_text(json.dumps(info))
     assert re  # noqa: B018 - the module's imports are used in the child script

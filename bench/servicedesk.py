@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from bench.harness import ROOT, Harness, gunicorn, load
+from bench.harness import ROOT, Harness, gunicorn
 
 TICKETS = int(os.environ.get("BENCH_TICKETS", "100000"))
 ENTRIES = int(os.environ.get("BENCH_TIME_ENTRIES", "1000000"))
@@ -127,23 +127,29 @@ def run(h: Harness) -> None:
     few, many = json.loads(_run(env, "-c", COUNT, token))
     h.info("SQL statements for a page of 10 tickets", few, "statements")
     h.info("SQL statements for a page of 50 tickets", many, "statements")
-    onerow, list50 = h.probe("onerow"), h.probe("list50")
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     with gunicorn("config.app:create_app()", env=env) as srv:
-        one = f"{srv.url}/api/v1/tickets/{ticket}"
-        load(one, seconds=1, headers=auth)
-        h.ratio(
-            "GET /api/v1/tickets/<id> vs one-row probe", load(one, headers=auth), onerow, goal=0.5
+        h.versus(
+            "GET /api/v1/tickets/<id> vs one-row probe",
+            f"{srv.url}/api/v1/tickets/{ticket}",
+            "onerow",
+            goal=0.5,
+            headers=auth,
         )
-        page = f"{srv.url}/api/v1/tickets?status=closed&limit=50"
-        load(page, seconds=1, headers=auth)
-        h.ratio(
+        h.versus(
             "GET /api/v1/tickets (50, filtered) vs list probe",
-            load(page, headers=auth),
-            list50,
+            f"{srv.url}/api/v1/tickets?status=closed&limit=50",
+            "list50",
             goal=0.5,
             note=f"{few} vs {many} statements for 10 vs 50 rows",
+            headers=auth,
         )
-        create = f"{srv.url}/api/v1/time-entries"
-        rate = load(create, headers=auth, method="POST", lua=NEW_ENTRY)
-        h.ratio("POST /api/v1/time-entries vs one-row probe", rate, onerow, goal=0.3)
+        h.versus(
+            "POST /api/v1/time-entries vs one-row probe",
+            f"{srv.url}/api/v1/time-entries",
+            "onerow",
+            goal=0.3,
+            headers=auth,
+            method="POST",
+            lua=NEW_ENTRY,
+        )
