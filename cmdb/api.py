@@ -70,7 +70,9 @@ class CIs(MethodView):
         # Counts are cached per graph version, except where filters name tenants (codes
         # can change without touching the CMDB).
         cacheable = not (args.get("tenant") or args.get("used_by"))
-        return queries.counted_page(stmt, args, actor=actor, cacheable=cacheable)
+        return queries.counted_page(
+            stmt, args, actor=actor, cacheable=cacheable, rows=queries.ci_page_rows
+        )
 
     @cis_blp.arguments(CIIn)
     @cis_blp.response(201, CIOut)

@@ -213,12 +213,19 @@ _GRAPH_MODELS = (CI, Relation, Usage)
 _BUMPED = "syndic.cmdb.version_bumped"
 
 
+# Built once: these reads run on every CMDB list page, and building the select cost more
+# than executing it (SQLAlchemy's compiled cache serves a constant statement as it is).
+_STATE = CmdbState.__table__
+_VERSION_QUERY = sa.select(_STATE.c.graph_version).where(_STATE.c.id == _STATE_ID)
+_TOKEN_QUERY = sa.select(_STATE.c.graph_version, _STATE.c.changed_at).where(
+    _STATE.c.id == _STATE_ID
+)
+
+
 def graph_version(session: Session | None = None) -> int:
     """The current graph version (0 before the first write)."""
     session = session or db.session()
-    value = session.execute(
-        sa.select(CmdbState.graph_version).where(CmdbState.id == _STATE_ID)
-    ).scalar()
+    value = session.execute(_VERSION_QUERY).scalar()
     return int(value or 0)
 
 
@@ -229,9 +236,7 @@ def graph_token(session: Session | None = None) -> str:
     from a backup (or reset by tests) whose counter went back is never mistaken for the
     graph a cache holds."""
     session = session or db.session()
-    row = session.execute(
-        sa.select(CmdbState.graph_version, CmdbState.changed_at).where(CmdbState.id == _STATE_ID)
-    ).first()
+    row = session.execute(_TOKEN_QUERY).first()
     if row is None:
         return "0"
     return f"{row[0]}:{row[1].isoformat() if row[1] else ''}"

@@ -6,7 +6,7 @@ never ``cmdb.api`` or ``cmdb.schemas``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ __all__ = [
     "ci_domain_column",
     "ci_key_column",
     "ci_keys",
+    "ci_page_rows",
     "graph_rows",
     "visible_cis",
 ]
@@ -145,15 +146,54 @@ _COUNTS: dict[tuple[Any, ...], int] = {}
 _COUNTS_MAX = 512
 
 
+_CI_TENANT = Tenant.__table__.alias("ci_tenant")
+# What a CI list page shows (``CIOut``'s fields, ``tenant_code`` for ``tenant``), read as
+# rows: no ORM objects, no joined-loaded tenant, no identity map. The tenant code comes
+# from a correlated subquery on an alias, which cannot clash with a filter's join.
+_CI_PAGE_COLUMNS = (
+    CI.id,
+    ci_key_column().label("key"),
+    CI.kind,
+    CI.code,
+    CI.name,
+    select(_CI_TENANT.c.code)
+    .where(_CI_TENANT.c.id == CI.tenant_id)
+    .scalar_subquery()
+    .label("tenant_code"),
+    CI.status,
+    CI.attributes,
+    CI.created_at,
+    CI.updated_at,
+)
+
+
+def ci_page_rows(stmt: sa.Select[Any]) -> list[Any]:
+    """The CIs a ``select(CI)`` (filtered, ordered, limited) names, as rows with the
+    attributes ``CIOut`` dumps (``id``, ``key``, ``tenant_code``...), without building
+    ORM objects and their tenants for a page that only serializes them."""
+    page = stmt.with_only_columns(*_CI_PAGE_COLUMNS, maintain_column_froms=True)
+    return list(db.session.connection().execute(page).all())
+
+
+def _scalars(stmt: sa.Select[Any]) -> list[Any]:
+    return list(db.session.execute(stmt).scalars())
+
+
 def counted_page(
-    stmt: sa.Select[Any], args: Mapping[str, Any], *, actor: Actor, cacheable: bool
+    stmt: sa.Select[Any],
+    args: Mapping[str, Any],
+    *,
+    actor: Actor,
+    cacheable: bool,
+    rows: Callable[[sa.Select[Any]], list[Any]] = _scalars,
 ) -> dict[str, Any]:
     """A list page like ``config.pagination.paginate``, whose count is cached per graph
     token (it changes with every CI, relation or usage write, in any process), visible
     tenants and filters: counting 100k CIs on every page would cost more than the page.
 
     ``cacheable`` must be false for filters that depend on anything else (tenant codes,
-    which can be renamed without touching the CMDB)."""
+    which can be renamed without touching the CMDB). ``rows`` reads the page from the
+    limited statement (default: its ORM objects)."""
     from cmdb.models import graph_token
     from config.pagination import QueryNotOrdered, page_url
     from config.tenancy import visible_tenant_ids
@@ -188,10 +228,9 @@ def counted_page(
             if len(_COUNTS) >= _COUNTS_MAX:
                 _COUNTS.clear()
             _COUNTS[key] = count
-    rows = list(db.session.execute(stmt.limit(limit).offset(offset)).scalars())
     return {
         "count": count,
         "next": page_url(offset + limit, limit) if offset + limit < count else None,
         "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
-        "results": rows,
+        "results": rows(stmt.limit(limit).offset(offset)),
     }

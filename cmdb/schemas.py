@@ -67,25 +67,23 @@ class CIOut(OutSchema):
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
-    def _serialize(self, obj: Any, *, many: bool = False) -> Any:
-        """The same document as the declared fields give (a test compares them), built
-        directly: per-field serialization was most of the cost of a list page."""
-        if many and obj is not None:
-            return [self._serialize(ci) for ci in obj]
-        if self.only or self.exclude or not isinstance(obj, CI):
-            return super()._serialize(obj, many=many)
-        tenant = obj.tenant
+    @staticmethod
+    def fast_dump(ci: Any) -> dict[str, Any]:
+        """The document the declared fields give (checked against them under test), built
+        directly: per-field steps were most of the cost of a list page. ``ci`` is a CI or
+        a row of ``cmdb.queries.ci_page_rows``."""
+        created, updated = ci.created_at, ci.updated_at
         return {
-            "id": obj.id,
-            "key": f"{obj.kind.value}:{obj.code}",
-            "kind": obj.kind.value,
-            "code": obj.code,
-            "name": obj.name,
-            "tenant": tenant.code if tenant is not None else None,
-            "status": obj.status.value,
-            "attributes": obj.attributes,
-            "created_at": obj.created_at.isoformat() if obj.created_at else None,
-            "updated_at": obj.updated_at.isoformat() if obj.updated_at else None,
+            "id": ci.id,
+            "key": ci.key,
+            "kind": ci.kind.value,
+            "code": ci.code,
+            "name": ci.name,
+            "tenant": ci.tenant_code,
+            "status": ci.status.value,
+            "attributes": ci.attributes,
+            "created_at": None if created is None else created.isoformat(),
+            "updated_at": None if updated is None else updated.isoformat(),
         }
 
 

@@ -421,13 +421,21 @@ def test_technician_cannot_link_usage(as_role, make_ci, tenant_a):
 
 def test_ci_out_fast_path_equals_the_declared_fields(make_ci, tenant_a):
     import marshmallow as ma
+    import sqlalchemy as sa
 
+    from cmdb.models import CI
+    from cmdb.queries import ci_page_rows
     from cmdb.schemas import CIOut
 
     cis = [make_ci("cluster:c1", tenant_a, min_healthy=2), make_ci("site:s1", city="Ivry")]
-    fast = CIOut().dump(cis, many=True)
     generic = [ma.Schema._serialize(CIOut(), ci) for ci in cis]
-    assert fast == generic
+    assert generic[0]["tenant"] == "tenant-a" and generic[1]["tenant"] is None
+    assert generic[0]["key"] == "cluster:c1" and generic[0]["attributes"] == {"min_healthy": 2}
+    # From the objects, and from the rows a list page reads instead of objects.
+    assert [CIOut.fast_dump(ci) for ci in cis] == generic
+    rows = ci_page_rows(sa.select(CI).where(CI.id.in_([ci.id for ci in cis])).order_by(CI.id))
+    assert [CIOut.fast_dump(row) for row in rows] == generic
+    assert [ma.Schema._serialize(CIOut(), row) for row in rows] == generic
 
 
 def test_a_ci_referenced_by_a_ticket_cannot_be_deleted(as_role, make_ci, relate, tenant_a):
