@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import http
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from flask import request
 from marshmallow import fields, validate
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
+from webargs.multidictproxy import MultiDictProxy
 from werkzeug.exceptions import HTTPException
 
 from config.errors import (
@@ -58,6 +60,9 @@ class SyndicParser(FlaskParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._schemas: dict[type[ma.Schema], ma.Schema] = {}
+        self._multiple_keys: weakref.WeakKeyDictionary[type[ma.Schema], frozenset[str]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _get_schema(self, argmap: Any, req: flask.Request) -> ma.Schema:
         # webargs makes a new instance of a schema class on every request (marshmallow
@@ -70,6 +75,20 @@ class SyndicParser(FlaskParser):
                 schema = self._schemas[argmap] = argmap()
             return schema
         return super()._get_schema(argmap, req)
+
+    def load_querystring(self, req: flask.Request, schema: ma.Schema) -> Any:
+        # webargs hands marshmallow a proxy of request.args that every field of the schema
+        # looks up, and werkzeug raises (and catches) an exception for each absent one: 66
+        # for a CI list page. A dict of the keys present carries the same values: the
+        # first of each key, or all of them for the fields that take several.
+        args = req.args
+        if not args:
+            return {}
+        multiple = self._multiple_keys.get(type(schema))
+        if multiple is None:
+            multiple = frozenset(MultiDictProxy(args, schema).multiple_keys)
+            self._multiple_keys[type(schema)] = multiple
+        return {key: args.getlist(key) if key in multiple else args[key] for key in args}
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         data = req.get_data(cache=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import marshmallow as ma
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -103,6 +104,15 @@ class EchoIn(InSchema):
     count = fields.Integer(validate=validate.Range(0, 10))
 
 
+class EchoQuery(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    name = fields.String()
+    code = fields.List(fields.String())
+    count = fields.Integer()
+
+
 @pytest.fixture(scope="module")
 def echo_app(tmp_path_factory, database) -> Flask:
     app = database.attach(build_app(make_settings(database.url, tmp_path_factory.mktemp("echo"))))
@@ -114,6 +124,12 @@ def echo_app(tmp_path_factory, database) -> Flask:
     @blp.response(200)
     def echo(data):
         return {"day": data["day"].isoformat(), "at": data.get("at") and data["at"].isoformat()}
+
+    @blp.route("/query", methods=["GET"])
+    @blp.arguments(EchoQuery, location="query")
+    @blp.response(200)
+    def echo_query(args):
+        return args
 
     @blp.route("/boom", methods=["GET"])
     def boom():
@@ -160,3 +176,28 @@ def test_unexpected_exception_is_500_with_request_id_and_no_detail(echo, caplog)
     assert body["request_id"] == "req-12345678" == resp.headers["X-Request-Id"]
     assert "secret" not in resp.get_data(as_text=True)
     assert "req-12345678" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {}),
+        ("name=a", {"name": "a"}),
+        ("name=a&name=b", {"name": "a"}),  # a field of one value takes the first
+        ("code=x", {"code": ["x"]}),
+        ("code=x&code=y&count=3", {"code": ["x", "y"], "count": 3}),
+        ("name=&code=", {"name": "", "code": [""]}),
+    ],
+)
+def test_query_parameters_load_as_declared(echo, query, expected):
+    resp = echo.get(f"/api/v1/echo/query?{query}")
+    assert_status(resp, 200)
+    assert resp.json == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("colour=red", "colour"), ("count=x", "count"), ("name=a&count=", "count")]
+)
+def test_unknown_or_bad_query_parameters_are_400(echo, query, field):
+    problem = assert_problem(echo.get(f"/api/v1/echo/query?{query}"), 400)
+    assert field in str(problem)
