@@ -7,7 +7,7 @@ never ``cmdb.api`` or ``cmdb.schemas``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -25,6 +25,7 @@ __all__ = [
     "ci_domain_column",
     "ci_key_column",
     "ci_keys",
+    "CIPageRow",
     "ci_page_rows",
     "graph_rows",
     "visible_cis",
@@ -167,12 +168,30 @@ _CI_PAGE_COLUMNS = (
 )
 
 
-def ci_page_rows(stmt: sa.Select[Any]) -> list[Any]:
-    """The CIs a ``select(CI)`` (filtered, ordered, limited) names, as rows with the
-    attributes ``CIOut`` dumps (``id``, ``key``, ``tenant_code``...), without building
-    ORM objects and their tenants for a page that only serializes them."""
+class CIPageRow(NamedTuple):
+    """One CI of a list page (the labels of ``_CI_PAGE_COLUMNS``, in their order). A named
+    tuple, not SQLAlchemy's ``Row``, whose attributes cost 0.4 µs each to read (a page of
+    50 reads 600 of them)."""
+
+    id: int
+    key: str
+    kind: CIKind
+    code: str
+    name: str
+    tenant_code: str | None
+    status: Any
+    attributes: dict[str, Any]
+    created_at: Any
+    updated_at: Any
+
+
+def ci_page_rows(stmt: sa.Select[Any]) -> list[CIPageRow]:
+    """The CIs a ``select(CI)`` (filtered, ordered, limited) names, with the attributes
+    ``CIOut`` dumps (``id``, ``key``, ``tenant_code``...), without building ORM objects and
+    their tenants for a page that only serializes them."""
     page = stmt.with_only_columns(*_CI_PAGE_COLUMNS, maintain_column_froms=True)
-    return list(db.session.connection().execute(page).all())
+    make = CIPageRow._make
+    return [make(row) for row in db.session.connection().execute(page)]
 
 
 def _scalars(stmt: sa.Select[Any]) -> list[Any]:
