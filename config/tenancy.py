@@ -173,14 +173,16 @@ def get_scoped(
 ) -> M:
     """Fetch one object the actor may see, or raise NotFound (same for missing and foreign).
 
-    With ``cache_key`` (a name for ``options``), the statement is built once and reused with
-    bound parameters, which spares SQLAlchemy rebuilding and hashing it on every request.
+    Without ``options``, or with a ``cache_key`` naming them, the statement is built once
+    and reused with bound parameters, which spares SQLAlchemy rebuilding and hashing it on
+    every request.
     """
     pk = model.id  # type: ignore[attr-defined]
     if not isinstance(object_id, int) or not 0 < object_id < 2**31:
         raise NotFound(f"{_label(model)} {object_id} not found.")
     column_name = getattr(model, "__tenant_column__", None)
-    if cache_key is not None and column_name and not hasattr(model, "__tenant_scope__"):
+    cacheable = cache_key is not None or not options
+    if cacheable and column_name and not hasattr(model, "__tenant_scope__"):
         scoped = not actor.all_tenants
         key = (model, cache_key, scoped)
         stmt = _GET_STATEMENTS.get(key)
