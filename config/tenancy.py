@@ -175,7 +175,8 @@ def get_scoped(
 
     Without ``options``, or with a ``cache_key`` naming them, the statement is built once
     and reused with bound parameters, which spares SQLAlchemy rebuilding and hashing it on
-    every request.
+    every request. Unless the request has already read the actor's tenants, the statement
+    reads them itself (the tenant tree as a subquery): one statement instead of two.
     """
     pk = model.id  # type: ignore[attr-defined]
     if not isinstance(object_id, int) or not 0 < object_id < 2**31:
@@ -183,22 +184,30 @@ def get_scoped(
     column_name = getattr(model, "__tenant_column__", None)
     cacheable = cache_key is not None or not options
     if cacheable and column_name and not hasattr(model, "__tenant_scope__"):
-        scoped = not actor.all_tenants
-        key = (model, cache_key, scoped)
+        params: dict[str, Any] = {"object_id": object_id}
+        scope = None
+        if not actor.all_tenants:
+            known = actor.cache.get("tenant_ids")
+            if known is None:
+                scope, params["actor_user_id"] = "tree", actor.user_id
+            else:
+                scope, params["visible_ids"] = "ids", sorted(known)
+        key = (model, cache_key, scope)
         stmt = _GET_STATEMENTS.get(key)
         if stmt is None:
             stmt = select(model).where(pk == sa.bindparam("object_id"))
-            if scoped:
+            if scope is not None:
                 column = getattr(model, column_name)
-                condition = column.in_(sa.bindparam("visible_ids", expanding=True))
+                condition = column.in_(
+                    _VISIBLE_TENANTS
+                    if scope == "tree"
+                    else sa.bindparam("visible_ids", expanding=True)
+                )
                 if sa.inspect(model).columns[column_name].nullable:  # type: ignore[union-attr]
                     condition = sa.or_(column.is_(None), condition)
                 stmt = stmt.where(condition)
             stmt = stmt.options(*options)
             _GET_STATEMENTS[key] = stmt
-        params: dict[str, Any] = {"object_id": object_id}
-        if scoped:
-            params["visible_ids"] = sorted(visible_tenant_ids(actor) or ())
         obj = db.session.execute(stmt, params).unique().scalar_one_or_none()
     else:
         stmt = tenant_scope(select(model).where(pk == object_id), actor, model)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.auth import SYSTEM
-from config.tenancy import Tenant, create_tenant
+import pytest
+
+from config.auth import SYSTEM, Actor, Role, create_user
+from config.errors import NotFound
+from config.tenancy import Tenant, create_tenant, get_scoped, visible_tenant_ids
 from tests.api_mixins import ResourceAPITests, covers
 from tests.support import assert_problem, assert_status
 
@@ -106,3 +109,25 @@ def test_by_code_of_foreign_tenant_is_404(tenant_a, tenant_b, as_role):
     tech = as_role("technician", tenants=[tenant_a])
     assert_status(tech.get("/api/v1/tenants/by-code/tenant-a"), 200)
     assert_problem(tech.get("/api/v1/tenants/by-code/tenant-b"), 404)
+
+
+def test_get_scoped_sees_the_tenant_tree_whether_or_not_the_request_read_it(
+    tenant_a, tenant_b, make_tenant
+):
+    """One object by id: with the actor's tenants not yet read, the statement reads the
+    tenant tree itself; once read, it uses their ids. Both see the same objects."""
+    child = make_tenant("child", parent="tenant-a")
+    grandchild = make_tenant("grandchild", parent="child")
+    user = create_user("tech-tree", role=Role.TECHNICIAN, tenants=[tenant_a], actor=SYSTEM)
+    for read_first in (False, True):
+        actor = Actor(user.id, user.username, user.role, False)
+        if read_first:
+            assert visible_tenant_ids(actor) == {tenant_a.id, child.id, grandchild.id}
+        for visible in (tenant_a, child, grandchild):
+            assert get_scoped(Tenant, visible.id, actor).code == visible.code
+        for hidden in (tenant_b.id, 999_999):
+            with pytest.raises(NotFound):
+                get_scoped(Tenant, hidden, actor)
+        assert ("tenant_ids" in actor.cache) is read_first
+    admin = Actor(None, "admin", Role.ADMIN, True)
+    assert get_scoped(Tenant, tenant_b.id, admin).code == "tenant-b"
