@@ -235,7 +235,7 @@ def fast_dumper(schema: ma.Schema) -> Callable[[Any], dict[str, Any]]:
     it), else one step per declared field."""
     own = getattr(type(schema), "fast_dump", None)
     if own is not None and not schema.only and not schema.exclude:
-        return own  # type: ignore[no-any-return]
+        return own
     plan = [
         (field.data_key or name, _value_dumper(name, field))
         for name, field in schema.dump_fields.items()
