@@ -15,6 +15,7 @@ from sqlalchemy import select
 from cmdb.models import CI, CIKind, Relation, Usage
 from config.auth import Actor
 from config.db import db
+from config.pagination import row_reader
 from config.tenancy import Tenant, tenant_scope
 
 __all__ = [
@@ -169,9 +170,7 @@ _CI_PAGE_COLUMNS = (
 
 
 class CIPageRow(NamedTuple):
-    """One CI of a list page (the labels of ``_CI_PAGE_COLUMNS``, in their order). A named
-    tuple, not SQLAlchemy's ``Row``, whose attributes cost 0.4 µs each to read (a page of
-    50 reads 600 of them)."""
+    """One CI of a list page (the labels of ``_CI_PAGE_COLUMNS``, in their order)."""
 
     id: int
     key: str
@@ -185,13 +184,10 @@ class CIPageRow(NamedTuple):
     updated_at: Any
 
 
-def ci_page_rows(stmt: sa.Select[Any]) -> list[CIPageRow]:
-    """The CIs a ``select(CI)`` (filtered, ordered, limited) names, with the attributes
-    ``CIOut`` dumps (``id``, ``key``, ``tenant_code``...), without building ORM objects and
-    their tenants for a page that only serializes them."""
-    page = stmt.with_only_columns(*_CI_PAGE_COLUMNS, maintain_column_froms=True)
-    make = CIPageRow._make
-    return [make(row) for row in db.session.connection().execute(page)]
+# The CIs a ``select(CI)`` (filtered, ordered, limited) names, with the attributes ``CIOut``
+# dumps (``id``, ``key``, ``tenant_code``...), without building ORM objects and their
+# tenants for a page that only serializes them.
+ci_page_rows = row_reader(_CI_PAGE_COLUMNS, CIPageRow)
 
 
 def _scalars(stmt: sa.Select[Any]) -> list[Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import Blueprint as FlaskBlueprint
@@ -31,7 +31,7 @@ from config.errors import NotFound, ServiceUnavailable, ValidationFailed
 from config.etag import check_if_match, etag_for
 from config.extensions import head_revisions
 from config.filters import Filter, FilterSet
-from config.pagination import paginate
+from config.pagination import paginate, row_reader
 from config.tenancy import (
     Tenant,
     TenantKind,
@@ -69,7 +69,7 @@ class TenantOut(OutSchema):
     code = fields.String()
     name = fields.String()
     kind = fields.Enum(TenantKind, by_value=True)
-    parent = fields.Function(lambda t: t.parent.code if t.parent else None, allow_none=True)
+    parent = fields.Function(lambda t: t.parent_code, allow_none=True)
     active = fields.Boolean()
     # Plain dicts on output (validated on input): per-item field dumping costs on lists.
     contributions = fields.Dict(metadata={"description": "Year → euros."})
@@ -110,6 +110,42 @@ class TenantFilter(FilterSet):
     search = ("code", "name")
 
 
+class TenantPageRow(NamedTuple):
+    """One tenant of a list page (what ``TenantOut`` shows, the parent by its code)."""
+
+    id: int
+    code: str
+    name: str
+    kind: TenantKind
+    parent_code: str | None
+    active: bool
+    contributions: dict[str, Any]
+    external_ids: dict[str, str]
+    created_at: Any
+    updated_at: Any
+
+
+_PARENT = Tenant.__table__.alias("parent_tenant")
+_tenant_page_rows = row_reader(
+    (
+        Tenant.id,
+        Tenant.code,
+        Tenant.name,
+        Tenant.kind,
+        select(_PARENT.c.code)
+        .where(_PARENT.c.id == Tenant.parent_id)
+        .scalar_subquery()
+        .label("parent_code"),
+        Tenant.active,
+        Tenant.contributions,
+        Tenant.external_ids,
+        Tenant.created_at,
+        Tenant.updated_at,
+    ),
+    TenantPageRow,
+)
+
+
 @tenants_blp.route("")
 class Tenants(MethodView):
     @tenants_blp.arguments(TenantFilter.schema(), location="query", as_kwargs=False)
@@ -117,7 +153,7 @@ class Tenants(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """List the tenants the caller is bound to (and their sub-tenants)."""
         stmt = tenant_scope(select(Tenant), current_actor())
-        return paginate(TenantFilter.apply(stmt, args), args)
+        return paginate(TenantFilter.apply(stmt, args), args, rows=_tenant_page_rows)
 
     @tenants_blp.arguments(TenantIn)
     @tenants_blp.response(201, TenantOut)

@@ -80,6 +80,10 @@ class Tenant(TimestampMixin, VersionedMixin, Model):
 
     parent: Mapped[Tenant | None] = relationship(remote_side=[id], lazy="joined", join_depth=1)
 
+    @property
+    def parent_code(self) -> str | None:
+        return self.parent.code if self.parent is not None else None
+
 
 # -- visibility -------------------------------------------------------------------------
 

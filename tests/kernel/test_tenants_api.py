@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from config.auth import SYSTEM, Actor, Role, create_user
+from config.db import db as _db
 from config.errors import NotFound
 from config.tenancy import Tenant, create_tenant, get_scoped, visible_tenant_ids
 from tests.api_mixins import ResourceAPITests, covers
@@ -131,3 +133,32 @@ def test_get_scoped_sees_the_tenant_tree_whether_or_not_the_request_read_it(
         assert ("tenant_ids" in actor.cache) is read_first
     admin = Actor(None, "admin", Role.ADMIN, True)
     assert get_scoped(Tenant, tenant_b.id, admin).code == "tenant-b"
+
+
+def test_list_rows_dump_as_the_objects_do(tenant_a, make_tenant, admin):
+    """A tenants page is read as rows (config.pagination.row_reader), not objects: each
+    row of the page dumps exactly as its object does through TenantOut's fields."""
+    import marshmallow as ma
+
+    from config.routes import TenantOut
+
+    make_tenant("child-x", parent="tenant-a", contributions={"2021": 12.5})
+    page = admin.get("/api/v1/tenants?ordering=code").json["results"]
+    objects = {t.code: t for t in _db.session.execute(sa.select(Tenant)).scalars()}
+    assert [row["code"] for row in page] == sorted(objects)
+    for row in page:
+        assert row == ma.Schema.dump(TenantOut(), objects[row["code"]])
+    assert next(r for r in page if r["code"] == "child-x")["parent"] == "tenant-a"
+
+
+def test_row_reader_refuses_fields_that_do_not_match_the_columns():
+    from typing import NamedTuple
+
+    from config.pagination import row_reader
+
+    class Wrong(NamedTuple):
+        code: str
+        id: int
+
+    with pytest.raises(ValueError, match="Wrong"):
+        row_reader((Tenant.id, Tenant.code), Wrong)
