@@ -16,7 +16,7 @@ from cmdb.models import CI, CIKind, Relation, Usage
 from config.auth import Actor
 from config.db import db
 from config.pagination import row_reader
-from config.tenancy import Tenant, tenant_scope
+from config.tenancy import Tenant, tenant_code_column, tenant_scope
 
 __all__ = [
     "application_domain",
@@ -148,20 +148,15 @@ _COUNTS: dict[tuple[Any, ...], int] = {}
 _COUNTS_MAX = 512
 
 
-_CI_TENANT = Tenant.__table__.alias("ci_tenant")
 # What a CI list page shows (``CIOut``'s fields, ``tenant_code`` for ``tenant``), read as
-# rows: no ORM objects, no joined-loaded tenant, no identity map. The tenant code comes
-# from a correlated subquery on an alias, which cannot clash with a filter's join.
+# rows: no ORM objects, no joined-loaded tenant, no identity map.
 _CI_PAGE_COLUMNS = (
     CI.id,
     ci_key_column().label("key"),
     CI.kind,
     CI.code,
     CI.name,
-    select(_CI_TENANT.c.code)
-    .where(_CI_TENANT.c.id == CI.tenant_id)
-    .scalar_subquery()
-    .label("tenant_code"),
+    tenant_code_column(CI.tenant_id, "tenant_code"),
     CI.status,
     CI.attributes,
     CI.created_at,

@@ -39,6 +39,7 @@ from config.tenancy import (
     delete_tenant,
     get_scoped,
     get_tenant_by_code,
+    tenant_code_column,
     tenant_scope,
     update_tenant,
     visible_tenant_ids,
@@ -125,17 +126,13 @@ class TenantPageRow(NamedTuple):
     updated_at: Any
 
 
-_PARENT = Tenant.__table__.alias("parent_tenant")
 _tenant_page_rows = row_reader(
     (
         Tenant.id,
         Tenant.code,
         Tenant.name,
         Tenant.kind,
-        select(_PARENT.c.code)
-        .where(_PARENT.c.id == Tenant.parent_id)
-        .scalar_subquery()
-        .label("parent_code"),
+        tenant_code_column(Tenant.parent_id, "parent_code"),
         Tenant.active,
         Tenant.contributions,
         Tenant.external_ids,

@@ -33,6 +33,7 @@ from config.errors import Conflict, NotFound, ValidationFailed
 __all__ = [
     "Tenant",
     "TenantRef",
+    "tenant_code_column",
     "tenant_codes",
     "tenant_condition",
     "TenantKind",
@@ -219,6 +220,15 @@ def get_scoped(
     if obj is None:
         raise NotFound(f"{_label(model)} {object_id} not found.")
     return obj
+
+
+def tenant_code_column(tenant_id: Any, label: str) -> Any:
+    """SQL: the code of the tenant whose id ``tenant_id`` holds (NULL for none), labelled
+    ``label``. A correlated subquery on an alias of the tenants table, so that it never
+    clashes with a join of the outer select: for list pages read as rows
+    (``config.pagination.row_reader``)."""
+    tenants = Tenant.__table__.alias(f"{label}_of")
+    return select(tenants.c.code).where(tenants.c.id == tenant_id).scalar_subquery().label(label)
 
 
 def tenant_codes() -> dict[int, str]:
